@@ -1,0 +1,374 @@
+package safetensors
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"maps"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Options adjusts how files are read and written. The zero value means the
+// defaults, so Options{}.Open(path) is Open(path).
+type Options struct {
+	// MaxHeaderSize is the largest header accepted when reading, and
+	// produced when writing, in bytes. Zero means DefaultMaxHeaderSize
+	// (100,000,000, the reference's limit); a negative value means no limit
+	// but the file's own size.
+	MaxHeaderSize int64
+}
+
+func (o Options) maxHeader() int64 {
+	if o.MaxHeaderSize == 0 {
+		return DefaultMaxHeaderSize
+	}
+	return o.MaxHeaderSize
+}
+
+// File is a parsed safetensors file: its header, validated, and a way to
+// reach its data. Create one with [Open], [NewReader] or [Load].
+//
+// All methods are safe for concurrent use, Close included: a Close that
+// races with a read waits for the copying part of it to finish, and the read
+// either completes or returns [ErrClosed].
+type File struct {
+	h    *header
+	size int64 // the whole file's size in bytes
+
+	mem   []byte      // the whole file when it is in memory (Open, Load), else nil
+	ra    io.ReaderAt // the file, for NewReader
+	unmap func() error
+
+	mu     sync.RWMutex // held for reading while copying out of mem; Close takes it to unmap
+	closed atomic.Bool
+}
+
+// Open opens the named file by mapping it into memory, and validates its
+// header. Tensors from [File.GetTensor] are views of the mapping: nothing is
+// copied or read from disk until their bytes are used, and the pages are
+// shared with the operating system's cache.
+//
+// The mapping is read-only: writing into a view's bytes crashes the program.
+// Views die with [File.Close]: using one afterwards crashes too. If another
+// process truncates the file while it is mapped, touching the lost pages
+// raises SIGBUS; see the package documentation's Security section. On
+// systems without memory mapping, Open reads the whole file into memory
+// instead, and the views are of that copy.
+//
+// Errors are of type [*fs.PathError], wrapping the sentinel of the rule that
+// failed.
+func Open(path string) (*File, error) { return Options{}.Open(path) }
+
+// Open is [Open] with these options.
+func (o Options) Open(path string) (*File, error) {
+	osf, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer osf.Close() // the mapping stays valid without the descriptor, which saves fds
+	st, err := osf.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("safetensors: not a regular file")}
+	}
+	// Check the prefix before mapping, so that a file with a bad prefix costs
+	// one small read and no mapping.
+	var prefix [prefixSize]byte
+	if size >= prefixSize {
+		if _, err := osf.ReadAt(prefix[:], 0); err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+	}
+	if _, err := readPrefix(prefix[:], size, o.maxHeader()); err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	mem, unmap, err := mapFile(osf, size)
+	if err != nil {
+		return nil, &fs.PathError{Op: "mmap", Path: path, Err: err}
+	}
+	f, err := o.load(mem)
+	if err != nil {
+		unmap()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f.unmap = unmap
+	return f, nil
+}
+
+// Load parses a whole file already in memory. Tensors from [File.GetTensor]
+// alias data, which must not be modified while the File is in use. Close
+// does nothing to data, and views stay valid after it.
+func Load(data []byte) (*File, error) { return Options{}.Load(data) }
+
+// Load is [Load] with these options.
+func (o Options) Load(data []byte) (*File, error) { return o.load(data) }
+
+func (o Options) load(data []byte) (*File, error) {
+	size := int64(len(data))
+	n, err := readPrefix(data, size, o.maxHeader())
+	if err != nil {
+		return nil, err
+	}
+	h, err := parseHeader(data[prefixSize:prefixSize+n], size)
+	if err != nil {
+		return nil, err
+	}
+	return &File{h: h, size: size, mem: data}, nil
+}
+
+// NewReader reads a file of size bytes through r, with positional reads
+// only: it reads the header with two calls to ReadAt (the length, then the
+// JSON) and validates it, and reads each tensor's bytes with one ReadAt when
+// asked. Nothing is mapped. This is the backend for network filesystems,
+// HTTP range requests and any other [io.ReaderAt].
+//
+// The File borrows r: Close does not close it. r must allow concurrent
+// ReadAt calls, as the io.ReaderAt contract says, for the File's methods to
+// be safe for concurrent use.
+func NewReader(r io.ReaderAt, size int64) (*File, error) { return Options{}.NewReader(r, size) }
+
+// NewReader is [NewReader] with these options.
+func (o Options) NewReader(r io.ReaderAt, size int64) (*File, error) {
+	if size < 0 {
+		return nil, errors.New("safetensors: size cannot be negative")
+	}
+	var prefix [prefixSize]byte
+	if size >= prefixSize {
+		if err := readFullAt(r, prefix[:], 0); err != nil {
+			return nil, err
+		}
+	}
+	n, err := readPrefix(prefix[:], size, o.maxHeader())
+	if err != nil {
+		return nil, err
+	}
+	// n is at most the limit and at most size-8; the allocation is bounded
+	// by both, and is the header's own size.
+	hdr := make([]byte, n)
+	if err := readFullAt(r, hdr, prefixSize); err != nil {
+		return nil, err
+	}
+	h, err := parseHeader(hdr, size)
+	if err != nil {
+		return nil, err
+	}
+	return &File{h: h, size: size, ra: r}, nil
+}
+
+// readFullAt fills p from r at off. A short read is io.ErrUnexpectedEOF.
+func readFullAt(r io.ReaderAt, p []byte, off int64) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil // io.ReaderAt may return io.EOF with a full read at the end
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("safetensors: reading %d bytes at offset %d: %w", len(p), off, err)
+}
+
+// Close releases the File's resources: for a File from [Open] it unmaps the
+// file, which invalidates every view it handed out. It is idempotent, and
+// every later call on the File returns [ErrClosed].
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed.Swap(true) {
+		return nil
+	}
+	f.mem = nil
+	if f.unmap != nil {
+		return f.unmap()
+	}
+	return nil
+}
+
+// Keys returns the names of the tensors, sorted bytewise, in a new slice.
+func (f *File) Keys() []string {
+	keys := make([]string, len(f.h.tensors))
+	for i := range f.h.tensors {
+		keys[i] = f.h.tensors[i].Name
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Len returns the number of tensors.
+func (f *File) Len() int { return len(f.h.tensors) }
+
+// Metadata returns a copy of the header's "__metadata__" map, or nil when
+// the file has none (no "__metadata__" key, or null).
+func (f *File) Metadata() map[string]string { return maps.Clone(f.h.metadata) }
+
+// HeaderSize returns N, the length of the JSON header in bytes.
+func (f *File) HeaderSize() int64 { return f.h.size }
+
+// DataOffset returns the file offset where the data buffer starts: 8 + N.
+// A tensor's bytes are at DataOffset() + its DataOffsets. Most callers should
+// use [File.GetTensor]; this is for those who read the file themselves.
+func (f *File) DataOffset() int64 { return prefixSize + f.h.size }
+
+// Size returns the size of the whole file in bytes.
+func (f *File) Size() int64 { return f.size }
+
+// Info returns the header entry of the named tensor, without reading its
+// data. The error wraps [ErrTensorNotFound] when there is no such tensor.
+func (f *File) Info(name string) (TensorInfo, error) {
+	i, ok := f.h.index[name]
+	if !ok {
+		return TensorInfo{}, notFound(name)
+	}
+	return f.h.tensors[i], nil
+}
+
+func notFound(name string) error {
+	return &FormatError{Err: ErrTensorNotFound, Tensor: name, HasTensor: true, Offset: -1}
+}
+
+// Infos returns every tensor's header entry in the order of their data in
+// the file, in a new slice.
+func (f *File) Infos() []TensorInfo {
+	out := make([]TensorInfo, len(f.h.order))
+	for k, i := range f.h.order {
+		out[k] = f.h.tensors[i]
+	}
+	return out
+}
+
+// All returns an iterator over the tensors' names and header entries, in
+// the order of their data in the file (which is also the order that reads
+// them fastest). It reads no data. Example:
+//
+//	for name, info := range f.All() {
+//		fmt.Println(name, info.DType, info.Shape)
+//	}
+func (f *File) All() iter.Seq2[string, TensorInfo] {
+	return func(yield func(string, TensorInfo) bool) {
+		for _, i := range f.h.order {
+			ti := f.h.tensors[i]
+			if !yield(ti.Name, ti) {
+				return
+			}
+		}
+	}
+}
+
+// GetTensor returns the named tensor.
+//
+// From a File of [Open] or [Load] it is a view: no bytes are copied, and
+// nothing is allocated. From a File of [NewReader] its bytes are read with
+// one ReadAt into a new buffer that the caller owns.
+func (f *File) GetTensor(name string) (Tensor, error) {
+	i, ok := f.h.index[name]
+	if !ok {
+		return Tensor{}, notFound(name)
+	}
+	ti := &f.h.tensors[i]
+	if f.ra == nil {
+		f.mu.RLock()
+		mem := f.mem
+		f.mu.RUnlock()
+		if mem == nil {
+			return Tensor{}, ErrClosed
+		}
+		start := f.DataOffset() + ti.DataOffsets[0]
+		end := f.DataOffset() + ti.DataOffsets[1]
+		return Tensor{dtype: ti.DType, shape: ti.Shape, data: mem[start:end:end]}, nil
+	}
+	if f.closed.Load() {
+		return Tensor{}, ErrClosed
+	}
+	buf := make([]byte, ti.Size())
+	if err := f.readAt(buf, ti.DataOffsets[0]); err != nil {
+		return Tensor{}, tensorReadErr(name, err)
+	}
+	return Tensor{dtype: ti.DType, shape: ti.Shape, data: buf}, nil
+}
+
+func tensorReadErr(name string, err error) error {
+	return fmt.Errorf("safetensors: tensor %q: %w", name, err)
+}
+
+// ReadInto copies the named tensor's bytes into dst, which must be at least
+// as long as the tensor (see [TensorInfo.Size]), and returns a Tensor over
+// dst. It suits callers who reuse buffers, or own memory the bytes must end
+// up in, with any backend.
+func (f *File) ReadInto(name string, dst []byte) (Tensor, error) {
+	i, ok := f.h.index[name]
+	if !ok {
+		return Tensor{}, notFound(name)
+	}
+	ti := &f.h.tensors[i]
+	n := ti.Size()
+	if int64(len(dst)) < n {
+		return Tensor{}, fmt.Errorf("safetensors: tensor %q: destination of %d bytes is smaller than its %d bytes", name, len(dst), n)
+	}
+	dst = dst[:n:n]
+	if err := f.readAt(dst, ti.DataOffsets[0]); err != nil {
+		return Tensor{}, tensorReadErr(name, err)
+	}
+	return Tensor{dtype: ti.DType, shape: ti.Shape, data: dst}, nil
+}
+
+// TensorReader returns a reader over the named tensor's bytes, for
+// streaming them without holding them in memory (for example with
+// [io.Copy]). It reads through the File, so it fails with [ErrClosed] once
+// the File is closed.
+func (f *File) TensorReader(name string) (*io.SectionReader, error) {
+	i, ok := f.h.index[name]
+	if !ok {
+		return nil, notFound(name)
+	}
+	if f.closed.Load() {
+		return nil, ErrClosed
+	}
+	ti := &f.h.tensors[i]
+	return io.NewSectionReader(dataReader{f}, ti.DataOffsets[0], ti.Size()), nil
+}
+
+// dataReader is an io.ReaderAt over the data buffer of a File.
+type dataReader struct{ f *File }
+
+func (d dataReader) ReadAt(p []byte, off int64) (int, error) {
+	if rest := d.f.size - d.f.DataOffset() - off; int64(len(p)) > rest {
+		if rest <= 0 {
+			return 0, io.EOF
+		}
+		n, err := d.ReadAt(p[:rest], off)
+		if err == nil {
+			err = io.EOF
+		}
+		return n, err
+	}
+	if err := d.f.readAt(p, off); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// readAt fills p from the data buffer at off (relative to the data
+// buffer), from whichever backend the File has. The caller has checked the
+// range against the header.
+func (f *File) readAt(p []byte, off int64) error {
+	if f.ra != nil {
+		if f.closed.Load() {
+			return ErrClosed
+		}
+		return readFullAt(f.ra, p, f.DataOffset()+off)
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.mem == nil {
+		return ErrClosed
+	}
+	copy(p, f.mem[f.DataOffset()+off:])
+	return nil
+}
