@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -193,8 +194,11 @@ func (p *headerParser) parse(h *header) ([]rawEntry, error) {
 	if err := p.open('{'); err != nil {
 		return nil, err
 	}
-	entries := make([]rawEntry, 0, len(p.s)/128)
-	h.index = make(map[string]int32, len(p.s)/128)
+	// Every entry spells "data_offsets" (unless it escapes it), so this count
+	// sizes the tables in one pass; it is bounded by the header's length.
+	hint := strings.Count(p.s, `"data_offsets"`)
+	entries := make([]rawEntry, 0, hint)
+	h.index = make(map[string]int32, hint)
 	seenMetadata := false
 	p.skipSpace()
 	if !p.close('}') {
