@@ -3,14 +3,65 @@
 // dtype, shape and data offsets (and an optional "__metadata__" map of
 // strings), then the tensors' bytes, packed, little-endian, row-major.
 //
-// A [File] is opened in one of three ways, all of which validate the whole
-// header before returning and read no tensor data until asked:
+// # Reading
+//
+// A [File] is made in one of three ways. All three validate the whole header
+// before returning, and read no tensor data until asked:
 //
 //   - [Open] maps a file into memory: [File.GetTensor] returns views of the
-//     mapping, copying nothing.
+//     mapping, copying nothing and allocating nothing.
 //   - [NewReader] reads through any [io.ReaderAt] with positional reads: the
-//     header with two reads, each tensor with one.
+//     header with two reads, each tensor with one. Nothing is mapped.
 //   - [Load] parses a file already in memory: views alias that memory.
+//
+// [File.Keys], [File.Metadata], [File.Info] and [File.All] describe the
+// tensors without touching their data. [Values] gives a tensor's elements as
+// a typed Go slice, without copying when the bytes allow it.
+//
+// # Errors
+//
+// Every violation of the format's rules returns an error wrapping one of the
+// sentinels ([ErrInvalidHeader], [ErrInvalidOffset], ...), which mirror the
+// reference implementation's error kinds, usually inside a [*FormatError]
+// that names the tensor and the byte offset concerned. Test for them with
+// [errors.Is].
+//
+// # Security
+//
+// This package is meant to read files from untrusted sources. What it
+// guarantees, for any input:
+//
+//   - Open, NewReader and Load check every rule of the reference
+//     implementation before returning (FORMAT.md in the repository lists
+//     them, in order), plus some the reference skips: duplicate keys
+//     anywhere in the header, lone UTF-16 surrogates, dimensions or offsets
+//     that do not fit in an int. A File that opens has tensors that exactly
+//     tile its data buffer, each exactly as long as its dtype and shape need.
+//   - No input makes them panic, loop, or allocate more than O(N) memory for
+//     a header of N bytes, N being at most [Options.MaxHeaderSize]
+//     (100,000,000 by default), and never more than the input's real size:
+//     the header length is checked against the file's size before anything
+//     is allocated, and no allocation is sized by a number from the JSON.
+//     Parsing takes time linear in N. JSON nesting is limited to 127 levels.
+//   - Reading a tensor from a validated File cannot go out of bounds.
+//     NewReader allocates a tensor's size only once the header has been
+//     checked against the size the caller gave; a reader shorter than that
+//     size gives [io.ErrUnexpectedEOF], not a short tensor.
+//
+// What it cannot guarantee: views from [Open] are memory shared with the
+// file. If another process truncates the file while it is mapped, touching
+// the lost pages raises SIGBUS, which crashes a Go program unless the
+// goroutine has set [runtime/debug.SetPanicOnFault]. The package's own
+// copying paths go through pread instead of the mapping. The mapping is
+// read-only: writing into a view's bytes crashes the program. Views must
+// not be used after [File.Close], which unmaps them. Replace files you have
+// mapped by renaming a new file over them, never by rewriting them in place.
+//
+// # Concurrency
+//
+// A File's methods are safe for concurrent use by many goroutines. Tensors
+// are values; the bytes they share are not synchronized, so goroutines that
+// write to the same bytes must coordinate.
 //
 // The format is specified at https://github.com/huggingface/safetensors.
 package safetensors

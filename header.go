@@ -137,9 +137,9 @@ func (h *header) validate(entries []rawEntry, dims []int, fileSize int64) error 
 	for _, i := range h.order {
 		e := &entries[i]
 		if e.begin != running {
-			what := "leaves a hole after"
+			what := "leave a hole after"
 			if e.begin < running {
-				what = "overlaps"
+				what = "overlap"
 			}
 			return tensorErr(ErrInvalidOffset, e.name, "data_offsets [%d, %d] %s the previous tensor, which ends at %d", e.begin, e.end, what, running)
 		}
