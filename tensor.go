@@ -192,7 +192,8 @@ func DTypeOf[T Element]() DType {
 // writers are often not (their data starts at an odd offset), and give copies.
 // Whether a view was made can be checked with [IsView]. Writing through a
 // view writes the tensor's bytes, which for a tensor of [Open] is read-only
-// memory.
+// memory. A copy of a mapped tensor whose file was truncated while open
+// returns an error wrapping [ErrFault] instead of crashing.
 func Values[T Element](t Tensor) ([]T, error) {
 	if want := DTypeOf[T](); t.dtype != want {
 		return nil, fmt.Errorf("%w: %v tensor read as []%T (a %v type)", ErrInvalidTensorInfo, t.dtype, *new(T), want)
@@ -200,7 +201,11 @@ func Values[T Element](t Tensor) ([]T, error) {
 	if v, ok := castValues[T](t); ok {
 		return v, nil
 	}
-	return decodeValues[T](t.data), nil
+	var v []T
+	if err := guardFault(func() { v = decodeValues[T](t.data) }); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // IsView reports whether [Values] on t with the same T returns a view of t's
