@@ -8,6 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/safetensors-go/safetensors/internal/byteview"
 )
 
 // This file implements NumPy's basic indexing over a tensor's bytes:
@@ -864,8 +868,12 @@ func (p *plan) each(fn func(off int64) bool) {
 // File of [NewReader], it reads only the bytes the selection covers: one
 // ReadAt per run, except that runs less than 4 KiB apart are read together
 // (up to 1 MiB at a time) into a scratch buffer and picked out of it. It
-// never reads the whole tensor unless the selection covers it. The result's
-// size is [View.Size], at most the tensor's.
+// never reads the whole tensor unless the selection covers it. A selection
+// that takes 64 reads or more issues them from up to 4 goroutines at once
+// (the [io.ReaderAt] contract allows it), which hides the latency of each
+// call: a system call, or a request over a network. The result's size is
+// [View.Size], at most the tensor's; the scratch buffers are at most 1 MiB
+// each.
 func (v View) Get() (Tensor, error) {
 	return v.ReadInto(make([]byte, v.p.total))
 }
@@ -911,6 +919,22 @@ func gather(dst, src []byte, off int64, loops []loop, run int64) {
 		copy(dst, src[off:off+run])
 		return
 	}
+	// Runs of one 2-, 4- or 8-byte element are moved as typed values when
+	// the memory allows it: three times faster than through bytes.
+	switch run {
+	case 2:
+		if gatherAs[uint16](dst, src, off, loops, 2) {
+			return
+		}
+	case 4:
+		if gatherAs[uint32](dst, src, off, loops, 4) {
+			return
+		}
+	case 8:
+		if gatherAs[uint64](dst, src, off, loops, 8) {
+			return
+		}
+	}
 	inner := loops[len(loops)-1]
 	outer := loops[:len(loops)-1]
 	step := int(run) * inner.n
@@ -937,6 +961,60 @@ func gather(dst, src []byte, off int64, loops []loop, run int64) {
 			return
 		}
 	}
+}
+
+// gatherAs is gather for runs of one element of type T (size bytes), through views of
+// dst and src as []T. It returns false, having done nothing, when views
+// cannot be made (a purego build, a big-endian machine, memory not aligned
+// for T) or an offset is not a multiple of T's size.
+func gatherAs[T uint16 | uint32 | uint64](dst, src []byte, off int64, loops []loop, size int64) bool {
+	d, ok := byteview.Cast[T](dst)
+	if !ok {
+		return false
+	}
+	s, ok := byteview.Cast[T](src)
+	if !ok {
+		return false
+	}
+	if off%size != 0 {
+		return false
+	}
+	var buf [8]loop
+	el := append(buf[:0], loops...) // the loops in elements
+	for i := range el {
+		if el[i].stride%size != 0 {
+			return false
+		}
+		el[i].stride /= size
+	}
+	inner, outer := el[len(el)-1], el[:len(el)-1]
+	k, st := int(off/size), int(inner.stride)
+	if len(outer) == 0 {
+		for j := range d {
+			d[j] = s[k]
+			k += st
+		}
+		return true
+	}
+	idx := make([]int, len(outer))
+	for pos := 0; pos < len(d); pos += inner.n {
+		row := d[pos : pos+inner.n]
+		kk := k
+		for j := range row {
+			row[j] = s[kk]
+			kk += st
+		}
+		for o := len(outer) - 1; o >= 0; o-- {
+			idx[o]++
+			k += int(outer[o].stride)
+			if idx[o] < outer[o].n {
+				break
+			}
+			k -= outer[o].n * int(outer[o].stride)
+			idx[o] = 0
+		}
+	}
+	return true
 }
 
 // gatherLoop copies n runs of run bytes, stride apart from off in src, into
@@ -976,10 +1054,14 @@ func gatherLoop(dst, src []byte, off int64, n int, stride int64, run int64) {
 }
 
 // Reading through an io.ReaderAt: runs closer than readGap are read
-// together, in blocks of at most maxReadBlock bytes.
+// together, in blocks of at most maxReadBlock bytes; selections that take
+// many reads spread them over up to maxParallelReads goroutines, each
+// with at least minReadsPerWorker reads.
 const (
-	readGap      = 4 << 10
-	maxReadBlock = 1 << 20
+	readGap           = 4 << 10
+	maxReadBlock      = 1 << 20
+	maxParallelReads  = 4
+	minReadsPerWorker = 32
 )
 
 // readPlan fills dst with the plan's runs, read through f.ra from the
@@ -989,7 +1071,10 @@ const (
 // is read with one ReadAt when every gap inside it is at most readGap and
 // the span at most maxReadBlock, then gathered from a scratch buffer; the
 // outer ones iterate over the blocks. With no block (runs far apart), each
-// run is read straight into dst.
+// run is read straight into dst. Blocks are independent, so many of them
+// are read concurrently: the ReaderAt's contract allows parallel calls,
+// and they hide the latency of each call (a system call, or a request
+// over a network).
 func (f *File) readPlan(dst []byte, base int64, p *plan) error {
 	if p.empty {
 		if f.closed.Load() {
@@ -1001,52 +1086,111 @@ func (f *File) readPlan(dst []byte, base int64, p *plan) error {
 	if len(loops) == 0 {
 		return f.readAt(dst, base+p.off)
 	}
+	r := blockReader{f: f, dst: dst, base: base, p: p, span: p.run, blockBytes: p.run}
 	// Choose the block: the innermost m loops.
-	span := p.run // bytes spanned by one block
 	m := 0
 	for j := len(loops) - 1; j >= 0; j-- {
 		st := abs64(loops[j].stride)
-		if st-span > readGap {
+		if st-r.span > readGap {
 			break
 		}
-		next := span + int64(loops[j].n-1)*st
+		next := r.span + int64(loops[j].n-1)*st
 		if next > maxReadBlock {
 			break
 		}
-		span = next
+		r.span = next
 		m++
 	}
-	outer, block := loops[:len(loops)-m], loops[len(loops)-m:]
-	blockBytes := p.run
-	lowShift := int64(0) // from a block's first run to the block's lowest byte
-	for _, l := range block {
-		blockBytes *= int64(l.n)
+	r.outer, r.block = loops[:len(loops)-m], loops[len(loops)-m:]
+	for _, l := range r.block {
+		r.blockBytes *= int64(l.n)
 		if l.stride < 0 {
-			lowShift += int64(l.n-1) * l.stride
+			r.lowShift += int64(l.n-1) * l.stride
 		}
 	}
-	var scratch []byte
-	if m > 0 {
-		scratch = make([]byte, span)
+	blocks := 1
+	for _, l := range r.outer {
+		blocks *= l.n // at most the number of runs, which fits in an int
 	}
+	workers := min(maxParallelReads, blocks/minReadsPerWorker)
+	if workers <= 1 {
+		return r.read(0, blocks)
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first, last := blocks*w/workers, blocks*(w+1)/workers
+			if errs[w] = r.read(first, last-first); errs[w] != nil {
+				r.failed.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// blockReader reads the blocks of a plan, for readPlan: the block is the
+// innermost loops, read as one span of span bytes whose lowest byte is
+// lowShift from the block's first run, and the outer loops iterate over
+// blocks, each blockBytes long in dst.
+type blockReader struct {
+	f            *File
+	dst          []byte
+	base         int64
+	p            *plan
+	outer, block []loop
+	span         int64
+	lowShift     int64
+	blockBytes   int64
+	failed       atomic.Bool // set when a concurrent reader fails, to stop the others
+}
+
+// read reads count blocks starting from the first-th, in row-major order
+// of the outer loops.
+func (r *blockReader) read(first, count int) error {
+	if count == 0 {
+		return nil
+	}
+	outer := r.outer
+	// The first block's position in the outer loops, and its offset.
 	idx := make([]int, len(outer))
-	off := p.off
-	pos := int64(0)
-	for {
-		if m == 0 {
-			if err := f.readAt(dst[pos:pos+p.run], base+off); err != nil {
+	off := r.p.off
+	rest := first
+	for k := len(outer) - 1; k >= 0; k-- {
+		idx[k] = rest % outer[k].n
+		rest /= outer[k].n
+		off += int64(idx[k]) * outer[k].stride
+	}
+	pos := int64(first) * r.blockBytes
+	var scratch []byte
+	if len(r.block) > 0 {
+		scratch = make([]byte, r.span)
+	}
+	for range count {
+		if r.failed.Load() {
+			return nil // another reader failed; its error is reported
+		}
+		if scratch == nil {
+			if err := r.f.readAt(r.dst[pos:pos+r.blockBytes], r.base+off); err != nil {
 				return err
 			}
 		} else {
-			lo := off + lowShift
-			if err := f.readAt(scratch, base+lo); err != nil {
+			lo := off + r.lowShift
+			if err := r.f.readAt(scratch, r.base+lo); err != nil {
 				return err
 			}
-			gather(dst[pos:pos+blockBytes], scratch, off-lo, block, p.run)
+			gather(r.dst[pos:pos+r.blockBytes], scratch, off-lo, r.block, r.p.run)
 		}
-		pos += blockBytes
-		k := len(outer) - 1
-		for ; k >= 0; k-- {
+		pos += r.blockBytes
+		for k := len(outer) - 1; k >= 0; k-- {
 			idx[k]++
 			off += outer[k].stride
 			if idx[k] < outer[k].n {
@@ -1055,10 +1199,8 @@ func (f *File) readPlan(dst []byte, base int64, p *plan) error {
 			off -= int64(outer[k].n) * outer[k].stride
 			idx[k] = 0
 		}
-		if k < 0 {
-			return nil
-		}
 	}
+	return nil
 }
 
 func abs64(x int64) int64 {

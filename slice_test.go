@@ -85,7 +85,8 @@ type backend struct {
 }
 
 // openAllBackends opens the same bytes with Open (from a temporary copy),
-// NewReader over an *os.File, NewReader over a bytes.Reader, and Load.
+// NewReader over an *os.File, NewReader over a bytes.Reader, Load, and Load
+// of a copy at an odd address.
 func openAllBackends(t testing.TB, data []byte) []backend {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "x.safetensors")
@@ -112,14 +113,23 @@ func openAllBackends(t testing.TB, data []byte) []backend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The same bytes at an odd address: no element is aligned, so every
+	// copy takes the byte-wise path.
+	odd := make([]byte, len(data)+1)[1:]
+	copy(odd, data)
+	fu, err := Load(odd)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		fo.Close()
 		fr.Close()
 		osf.Close()
 		fb.Close()
 		fl.Close()
+		fu.Close()
 	})
-	return []backend{{"Open", fo}, {"NewReader/os.File", fr}, {"NewReader/bytes.Reader", fb}, {"Load", fl}}
+	return []backend{{"Open", fo}, {"NewReader/os.File", fr}, {"NewReader/bytes.Reader", fb}, {"Load", fl}, {"Load/unaligned", fu}}
 }
 
 func sha(b []byte) string {
@@ -922,6 +932,8 @@ func TestNewReaderReadsOnlyTheSelection(t *testing.T) {
 		cr.mu.Lock()
 		spans = slices.Clone(cr.spans)
 		cr.mu.Unlock()
+		// Many reads are issued concurrently: compare them in file order.
+		slices.SortFunc(spans, func(a, b [2]int64) int { return int(a[0] - b[0]) })
 		want, _ := sm.Get(x...)
 		if !bytes.Equal(got.Data(), want.Data()) {
 			t.Errorf("%s[%s]: NewReader and Load differ", s.Name(), index)
@@ -1023,6 +1035,66 @@ func TestReadBlocksAreBounded(t *testing.T) {
 		if cr.bytes.Load() > int64(len(data)) {
 			t.Errorf("[%s]: read %d bytes of a %d-byte tensor", index, cr.bytes.Load(), len(data))
 		}
+	}
+}
+
+// failingReaderAt fails every read that touches [failAt, ∞) of the file.
+type failingReaderAt struct {
+	r      io.ReaderAt
+	failAt int64
+	err    error
+}
+
+func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.failAt {
+		return 0, f.err
+	}
+	return f.r.ReadAt(p, off)
+}
+
+// TestSliceReadErrors checks that a failing read, in one goroutine or in
+// one of several reading concurrently, is returned and not lost.
+func TestSliceReadErrors(t *testing.T) {
+	const rows, cols = 512, 2048 // F32 rows of 8 KiB: column blocks take one read per row
+	data := make([]byte, rows*cols*4)
+	file := buildFile(t, rawTensor{"w", "F32", []int{rows, cols}, data})
+	boom := errors.New("boom")
+	dataStart := int64(len(file) - len(data))
+	for _, failRow := range []int{0, 1, 200, rows - 1} {
+		f, err := NewReader(failingReaderAt{bytes.NewReader(file), dataStart + int64(failRow*cols*4), boom}, int64(len(file)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := f.GetSlice("w")
+		for _, index := range []string{":, 7:9", "::-1, 100", "", "::3, ::2"} {
+			x, _ := ParseIndex(index)
+			_, err := s.Get(x...)
+			if index == "::3, ::2" && failRow == rows-1 {
+				// The last row selected is 510, whose read ends before row 511.
+				if err != nil {
+					t.Errorf("row %d fails, [%s]: got %v", failRow, index, err)
+				}
+				continue
+			}
+			if !errors.Is(err, boom) || !strings.Contains(err.Error(), `tensor "w"`) {
+				t.Errorf("row %d fails, [%s]: got %v", failRow, index, err)
+			}
+		}
+		// Rows before the failing one read fine.
+		if failRow > 0 {
+			if _, err := s.Get(RangeTo(failRow), Range(7, 9)); err != nil {
+				t.Errorf("rows before %d: %v", failRow, err)
+			}
+		}
+	}
+	// A truncated reader: the data ends early.
+	f, err := NewReader(bytes.NewReader(file[:len(file)-100]), int64(len(file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := f.GetSlice("w")
+	if _, err := s.Get(Full(), At(-1)); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("truncated: %v", err)
 	}
 }
 
