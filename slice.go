@@ -114,7 +114,8 @@ func (x Index) WithStep(step int) Index {
 }
 
 // String returns the index in NumPy's syntax, which [ParseIndex] reads back
-// to an equal Index: "3", "-2:", "::-1", ":", "...", "None".
+// to an equal Index: "3", "-2:", "::-1", ":", "...", "None". An invalid
+// Index (see [Index.WithStep]) prints as a description that does not parse.
 func (x Index) String() string {
 	switch x.kind {
 	case kindAt:
@@ -452,7 +453,8 @@ func (p *indexParser) integer() (int, error) {
 // [File.GetSlice].
 //
 // A Slice is immutable and safe for concurrent use. It reads through its
-// File, so its methods fail with [ErrClosed] once the File is closed.
+// File, so Get and ReadInto fail with [ErrClosed] once the File is closed;
+// View, which reads nothing, still works.
 type Slice struct {
 	f    *File
 	info TensorInfo
@@ -800,7 +802,7 @@ func (v View) Strides() []int64 {
 // tensor's bytes in order (or empty): then [View.Runs] yields at most one
 // run, and with a File of [Open] or [Load], the bytes
 // t.Data()[v.Offset():v.Offset()+v.Size()] of t from [File.GetTensor] are the
-// selection without a copy.
+// selection without a copy (for F4 and F6, start at v.BitOffset()/8).
 func (v View) Contiguous() bool { return v.p.empty || len(v.p.loops) == 0 }
 
 // Runs returns an iterator over the contiguous byte ranges that the view
