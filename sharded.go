@@ -38,7 +38,8 @@ const SingleFileName = "model.safetensors"
 // over HTTP.
 //
 // The index alone answers [Model.Keys], [Model.Len], [Model.Metadata],
-// [Model.Files] and [Model.FileOf]. Every other method opens the shards it
+// [Model.Files] and [Model.FileOf]. [Model.GetTensor], [Model.GetSlice] and
+// [Model.Info] work across shards as [File]'s do within one. Every other method opens the shards it
 // needs, once each, on first use: a shard is opened when one of its tensors
 // is first asked for. On opening, a shard's header is checked against the
 // index (see [ErrInvalidIndex]); [Model.Verify] opens and checks them all.
@@ -652,6 +653,18 @@ func (m *Model) GetTensor(name string) (Tensor, error) {
 		return Tensor{}, err
 	}
 	return f.GetTensor(name)
+}
+
+// GetSlice returns a lazy handle on the named tensor, for reading a part of
+// it (see [File.GetSlice]), opening its shard if needed. It reads no tensor
+// data. The Slice reads through its shard, so it fails with [ErrClosed]
+// once the Model is closed.
+func (m *Model) GetSlice(name string) (*Slice, error) {
+	f, err := m.tensorShard(name)
+	if err != nil {
+		return nil, err
+	}
+	return f.GetSlice(name)
 }
 
 // Verify opens every shard and checks it against the index: it reports
