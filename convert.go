@@ -194,6 +194,25 @@ func FromFloat64(dtype DType, shape []int, values []float64) (Tensor, error) {
 	return t, nil
 }
 
+// AppendEncoded appends values, encoded as dtype with the rules of
+// [FromFloat32] (float64 values rounded once, as [FromFloat64] does), to dst
+// and returns the extended slice: the bytes a tensor of these values
+// holds. With enough capacity in dst it allocates nothing, which suits
+// callers that encode a stream chunk by chunk into one buffer. For F4 and
+// F6, len(values) must fill whole bytes (a multiple of 2 or 4), else the
+// error wraps [ErrMisalignedSlice]. On error dst is returned unextended.
+func AppendEncoded[F float32 | float64](dst []byte, dtype DType, values []F) ([]byte, error) {
+	if err := checkCount(dtype, []int{len(values)}, len(values)); err != nil {
+		return dst, err
+	}
+	n := len(values) * dtype.BitSize() / 8
+	dst = slices.Grow(dst, n)
+	if err := encode(dst[len(dst):len(dst)+n], dtype, values); err != nil {
+		return dst, err
+	}
+	return dst[:len(dst)+n], nil
+}
+
 // FromInt64 is [FromFloat32] for int64 values: integer dtypes take them
 // exactly or refuse those out of their range (wrapping
 // [ErrUnrepresentable]); float dtypes round each value once, to nearest
@@ -606,7 +625,7 @@ func encode[F float32 | float64](dst []byte, d DType, src []F) error {
 			}
 			return nil
 		}
-		fc.Encode16(dst, src, formats[d])
+		fc.Encode16(dst, any(src).([]float64), formats[d])
 	case F8E4M3, F8E5M2, F8E4M3FNUZ, F8E5M2FNUZ, F8E8M0:
 		bad = fc.Encode8(dst, src, formats[d])
 	case F4:
@@ -632,19 +651,42 @@ func encode[F float32 | float64](dst []byte, d DType, src []F) error {
 // encodeFloatInts rounds src to nearest even and stores it as integers of
 // dtype d, refusing NaN and values out of range.
 func encodeFloatInts[F float32 | float64](dst []byte, d DType, src []F) error {
+	switch d {
+	case U8:
+		return roundInts[uint8](dst, d, src)
+	case I8:
+		return roundInts[int8](dst, d, src)
+	case U16:
+		return roundInts[uint16](dst, d, src)
+	case I16:
+		return roundInts[int16](dst, d, src)
+	case U32:
+		return roundInts[uint32](dst, d, src)
+	case I32:
+		return roundInts[int32](dst, d, src)
+	case U64:
+		return roundInts[uint64](dst, d, src)
+	case I64:
+		return roundInts[int64](dst, d, src)
+	}
+	return fmt.Errorf("%w: cannot encode to %v", ErrInvalidTensorInfo, d)
+}
+
+func roundInts[T integer, F float32 | float64](dst []byte, d DType, src []F) error {
 	lo, hi := intRange(d) // the range is [lo, hi)
+	out, view := byteview.Cast[T](dst)
 	for i, v := range src {
 		x := math.RoundToEven(float64(v))
 		if !(x >= lo && x < hi) {
 			return unrepresentable(i, v, d)
 		}
-		var u uint64
-		if x < 0 {
-			u = uint64(int64(x))
+		if view {
+			out[i] = T(x) // in range: exact
+		} else if x < 0 {
+			putInt(dst, d, i, uint64(int64(x)))
 		} else {
-			u = uint64(x)
+			putInt(dst, d, i, uint64(x))
 		}
-		putInt(dst, d, i, u)
 	}
 	return nil
 }

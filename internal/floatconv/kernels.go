@@ -3,9 +3,16 @@ package floatconv
 import (
 	"encoding/binary"
 	"math"
+	"sync"
 
+	"github.com/safetensors-go/safetensors/internal/byteview"
 	"github.com/x448/float16"
 )
+
+// The kernels work on typed views of the bytes (package byteview) when the
+// build and the alignment allow: one load, one table lookup or shift and one
+// store per element. Otherwise they fall back to loops over bytes with
+// encoding/binary, which give the same results.
 
 // Table8 maps each code of an 8-bit format to its float32 value.
 type Table8 [256]float32
@@ -15,7 +22,11 @@ type Table8 [256]float32
 // F64 is exactly a float32 (the smallest, E8M0's 2^-127, is a float32
 // subnormal).
 var (
-	TabE4M3FN, TabE5M2, TabE4M3FNUZ, TabE5M2FNUZ, TabE8M0 = table8(E4M3FN), table8(E5M2), table8(E4M3FNUZ), table8(E5M2FNUZ), table8(E8M0FNU)
+	TabE4M3FN   = table8(E4M3FN)
+	TabE5M2     = table8(E5M2)
+	TabE4M3FNUZ = table8(E4M3FNUZ)
+	TabE5M2FNUZ = table8(E5M2FNUZ)
+	TabE8M0     = table8(E8M0FNU)
 
 	tabE2M1 = tableN(E2M1)
 	tabE2M3 = tableN(E2M3)
@@ -28,6 +39,16 @@ var (
 		}
 		return t
 	}()
+	// tabF16 maps every binary16 code to its float32 bits: 256 KiB, built
+	// on first use. A lookup is faster than the bit manipulation, and most
+	// tensors use few distinct codes, so the hot part stays in cache.
+	tabF16 = sync.OnceValue(func() *[1 << 16]uint32 {
+		var t [1 << 16]uint32
+		for c := range t {
+			t[c] = F16Bits32(uint16(c))
+		}
+		return &t
+	})
 )
 
 func table8(f *Format) *Table8 {
@@ -46,6 +67,15 @@ func tableN(f *Format) []float32 {
 	return t
 }
 
+// u32s returns dst's memory as []uint32, when views are possible.
+func u32s(dst []float32) ([]uint32, bool) {
+	b, ok := byteview.Bytes(dst)
+	if !ok {
+		return nil, false
+	}
+	return byteview.Cast[uint32](b)
+}
+
 // DecodeTable8 decodes len(dst) one-byte codes from src through tab.
 // src must hold at least len(dst) bytes.
 func DecodeTable8(dst []float32, src []byte, tab *Table8) {
@@ -60,18 +90,14 @@ func DecodeTable8(dst []float32, src []byte, tab *Table8) {
 // float32, so this is a shift; NaNs keep their payload.
 func DecodeBF16(dst []float32, src []byte) {
 	src = src[:2*len(dst)]
-	// Four at a time: one 8-byte load, two 8-byte stores when the
-	// destination can be written as bytes.
-	if out, ok := asBytes(dst); ok {
-		n := len(dst) &^ 3
-		for i := 0; i < n; i += 4 {
-			x := binary.LittleEndian.Uint64(src[2*i:])
-			lo := (x&0xFFFF)<<16 | (x&0xFFFF0000)<<32
-			hi := (x>>16)&0xFFFF0000 | x&0xFFFF000000000000
-			binary.LittleEndian.PutUint64(out[4*i:], lo)
-			binary.LittleEndian.PutUint64(out[4*i+8:], hi)
+	s, ok1 := byteview.Cast[uint16](src)
+	d, ok2 := u32s(dst)
+	if ok1 && ok2 {
+		d = d[:len(s)]
+		for i, v := range s {
+			d[i] = uint32(v) << 16
 		}
-		dst, src = dst[n:], src[2*n:]
+		return
 	}
 	for i := range dst {
 		dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
@@ -83,8 +109,18 @@ func DecodeBF16(dst []float32, src []byte) {
 // payload bits (a signaling NaN stays signaling).
 func DecodeF16(dst []float32, src []byte) {
 	src = src[:2*len(dst)]
+	tab := tabF16()
+	s, ok1 := byteview.Cast[uint16](src)
+	d, ok2 := u32s(dst)
+	if ok1 && ok2 {
+		d = d[:len(s)]
+		for i, v := range s {
+			d[i] = tab[v]
+		}
+		return
+	}
 	for i := range dst {
-		dst[i] = math.Float32frombits(F16Bits32(binary.LittleEndian.Uint16(src[2*i:])))
+		dst[i] = math.Float32frombits(tab[binary.LittleEndian.Uint16(src[2*i:])])
 	}
 }
 
@@ -110,6 +146,7 @@ func F16Bits32(h uint16) uint32 {
 // must hold at least len(dst)/2 bytes.
 func DecodeF4(dst []float32, src []byte) {
 	src = src[:len(dst)/2]
+	dst = dst[:2*len(src)]
 	for i, b := range src {
 		p := &tabF4Pairs[b]
 		dst[2*i] = p[0]
@@ -143,16 +180,14 @@ func DecodeF6(dst []float32, src []byte, f *Format) {
 // nearest even; overflow gives ±Inf. dst must hold 2*len(src) bytes.
 func EncodeBF16(dst []byte, src []float32) {
 	dst = dst[:2*len(src)]
-	if in, ok := asBytes(src); ok {
-		// Two at a time: one 8-byte load, one 4-byte store.
-		n := len(src) &^ 1
-		for i := 0; i < n; i += 2 {
-			x := binary.LittleEndian.Uint64(in[4*i:])
-			a := BF16FromBits(uint32(x))
-			b := BF16FromBits(uint32(x >> 32))
-			binary.LittleEndian.PutUint32(dst[2*i:], uint32(a)|uint32(b)<<16)
+	s, ok1 := u32s(src)
+	d, ok2 := byteview.Cast[uint16](dst)
+	if ok1 && ok2 {
+		d = d[:len(s)]
+		for i, u := range s {
+			d[i] = BF16FromBits(u)
 		}
-		src, dst = src[n:], dst[2*n:]
+		return
 	}
 	for i, v := range src {
 		binary.LittleEndian.PutUint16(dst[2*i:], BF16FromBits(math.Float32bits(v)))
@@ -175,9 +210,26 @@ func BF16FromBits(u uint32) uint16 {
 // 2*len(src) bytes.
 func EncodeF16(dst []byte, src []float32) {
 	dst = dst[:2*len(src)]
+	if d, ok := byteview.Cast[uint16](dst); ok {
+		d = d[:len(src)]
+		for i, v := range src {
+			d[i] = float16.Fromfloat32(v).Bits()
+		}
+		return
+	}
 	for i, v := range src {
 		binary.LittleEndian.PutUint16(dst[2*i:], float16.Fromfloat32(v).Bits())
 	}
+}
+
+// codesOf returns a function that encodes element i of src to f, with the
+// float32 fast path where it applies; the kernels below call it through a
+// direct, non-interface function value chosen once per call.
+func codesOf[F float32 | float64](src []F, f *Format) func(i int) (uint32, bool) {
+	if s32, ok := any(src).([]float32); ok && f.Kind != E8M0 {
+		return func(i int) (uint32, bool) { return f.Encode32(math.Float32bits(s32[i])) }
+	}
+	return func(i int) (uint32, bool) { return f.Encode(float64(src[i])) }
 }
 
 // Encode8 encodes src into the one-byte codes of the 8-bit format f, one per
@@ -185,6 +237,16 @@ func EncodeF16(dst []byte, src []float32) {
 // first value f cannot represent (see [Format.Encode]), or -1.
 func Encode8[F float32 | float64](dst []byte, src []F, f *Format) int {
 	dst = dst[:len(src)]
+	if s32, ok := any(src).([]float32); ok && f.Kind != E8M0 {
+		for i, v := range s32 {
+			c, ok := f.Encode32(math.Float32bits(v))
+			if !ok {
+				return i
+			}
+			dst[i] = byte(c)
+		}
+		return -1
+	}
 	for i, v := range src {
 		c, ok := f.Encode(float64(v))
 		if !ok {
@@ -197,10 +259,10 @@ func Encode8[F float32 | float64](dst []byte, src []F, f *Format) int {
 
 // Encode16 encodes src into little-endian two-byte codes of f (F16 or BF16)
 // with [Format.Encode]: the correctly rounded path for float64 inputs.
-func Encode16[F float32 | float64](dst []byte, src []F, f *Format) {
+func Encode16(dst []byte, src []float64, f *Format) {
 	dst = dst[:2*len(src)]
 	for i, v := range src {
-		c, _ := f.Encode(float64(v)) // IEEE formats represent everything
+		c, _ := f.Encode(v) // IEEE formats represent everything
 		binary.LittleEndian.PutUint16(dst[2*i:], uint16(c))
 	}
 }
@@ -211,12 +273,13 @@ func Encode16[F float32 | float64](dst []byte, src []F, f *Format) {
 // code (NaN, ±Inf), or -1.
 func EncodeF4[F float32 | float64](dst []byte, src []F) int {
 	dst = dst[:len(src)/2]
+	code := codesOf(src, E2M1)
 	for i := range dst {
-		lo, ok := E2M1.Encode(float64(src[2*i]))
+		lo, ok := code(2 * i)
 		if !ok {
 			return 2 * i
 		}
-		hi, ok := E2M1.Encode(float64(src[2*i+1]))
+		hi, ok := code(2*i + 1)
 		if !ok {
 			return 2*i + 1
 		}
@@ -232,10 +295,11 @@ func EncodeF4[F float32 | float64](dst []byte, src []F) int {
 func EncodeF6[F float32 | float64](dst []byte, src []F, f *Format) int {
 	n := len(src) / 4
 	dst = dst[:3*n]
+	code := codesOf(src, f)
 	for k := range n {
 		var w uint32
 		for j := range 4 {
-			c, ok := f.Encode(float64(src[4*k+j]))
+			c, ok := code(4*k + j)
 			if !ok {
 				return 4*k + j
 			}
