@@ -202,10 +202,14 @@ func FromFloat64(dtype DType, shape []int, values []float64) (Tensor, error) {
 // F6, len(values) must fill whole bytes (a multiple of 2 or 4), else the
 // error wraps [ErrMisalignedSlice]. On error dst is returned unextended.
 func AppendEncoded[F float32 | float64](dst []byte, dtype DType, values []F) ([]byte, error) {
-	if err := checkCount(dtype, []int{len(values)}, len(values)); err != nil {
-		return dst, err
+	if !dtype.Valid() {
+		return dst, fmt.Errorf("%w: invalid dtype %v", ErrInvalidTensorInfo, dtype)
 	}
-	n := len(values) * dtype.BitSize() / 8
+	bits := len(values) * dtype.BitSize() // cannot overflow: values exist in memory
+	if bits%8 != 0 {
+		return dst, fmt.Errorf("%w: %d elements of %v fill %d bits, not whole bytes", ErrMisalignedSlice, len(values), dtype, bits)
+	}
+	n := bits / 8
 	dst = slices.Grow(dst, n)
 	if err := encode(dst[len(dst):len(dst)+n], dtype, values); err != nil {
 		return dst, err

@@ -1184,3 +1184,50 @@ func TestAppendReuse(t *testing.T) {
 		t.Errorf("AppendFloat64 into capacity: %v allocs", allocs)
 	}
 }
+
+// TestAppendEncoded: the bytes of FromFloat32/FromFloat64, appended, with
+// no allocation when dst has room; misaligned destinations included.
+func TestAppendEncoded(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	vals := make([]float32, 1001)
+	for i := range vals {
+		vals[i] = float32(rng.NormFloat64())
+	}
+	vals[17], vals[500] = float32(math.NaN()), float32(math.Inf(-1))
+	v64 := make([]float64, len(vals))
+	for i, v := range vals {
+		v64[i] = float64(v)
+	}
+	for _, d := range []DType{BF16, F16, F32, F64, F8E4M3, F8E5M2, I32, BOOL, C64} {
+		want, err := FromFloat32(d, []int{len(vals)}, vals)
+		if d == I32 {
+			if _, err := AppendEncoded(nil, d, vals); !errors.Is(err, ErrUnrepresentable) {
+				t.Errorf("AppendEncoded(I32, NaN): %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pre := range [][]byte{nil, {0xAA}, {1, 2, 3}} {
+			got, err := AppendEncoded(slices.Clone(pre), d, vals)
+			if err != nil || !slices.Equal(got[:len(pre)], pre) || !slices.Equal(got[len(pre):], want.Data()) {
+				t.Errorf("AppendEncoded(%v, prefix %d) differs from FromFloat32: %v", d, len(pre), err)
+			}
+		}
+		want64, _ := FromFloat64(d, []int{len(v64)}, v64)
+		if got, _ := AppendEncoded(nil, d, v64); !slices.Equal(got, want64.Data()) {
+			t.Errorf("AppendEncoded(%v, float64) differs from FromFloat64", d)
+		}
+	}
+	buf := make([]byte, 0, 2*len(vals))
+	if a := testing.AllocsPerRun(20, func() { buf, _ = AppendEncoded(buf[:0], BF16, vals) }); a != 0 {
+		t.Errorf("AppendEncoded into capacity: %v allocs", a)
+	}
+	if _, err := AppendEncoded(nil, F4, vals[:3]); !errors.Is(err, ErrMisalignedSlice) {
+		t.Errorf("AppendEncoded(F4, 3 values): %v", err)
+	}
+	if _, err := AppendEncoded(nil, DType(99), vals); !errors.Is(err, ErrInvalidTensorInfo) {
+		t.Errorf("AppendEncoded(DType(99)): %v", err)
+	}
+}

@@ -180,14 +180,25 @@ func DecodeF6(dst []float32, src []byte, f *Format) {
 // nearest even; overflow gives ±Inf. dst must hold 2*len(src) bytes.
 func EncodeBF16(dst []byte, src []float32) {
 	dst = dst[:2*len(src)]
-	s, ok1 := u32s(src)
-	d, ok2 := byteview.Cast[uint16](dst)
-	if ok1 && ok2 {
-		d = d[:len(s)]
-		for i, u := range s {
-			d[i] = BF16FromBits(u)
+	if b, ok := byteview.Bytes(src); ok {
+		s, ok1 := byteview.Cast[uint64](b[:len(b)&^7])
+		d, ok2 := byteview.Cast[uint32](dst[:len(dst)&^3])
+		if ok1 && ok2 {
+			// Two at a time: round both halves of a 64-bit word at once
+			// (no carry can cross between them unless one is Inf or NaN,
+			// which the test sends to the one-at-a-time path).
+			d = d[:len(s)]
+			for i, x := range s {
+				lo, hi := uint32(x), uint32(x>>32)
+				if lo&0x7F800000 == 0x7F800000 || hi&0x7F800000 == 0x7F800000 {
+					d[i] = uint32(BF16FromBits(lo)) | uint32(BF16FromBits(hi))<<16
+					continue
+				}
+				r := x + 0x00007FFF00007FFF + (x>>16)&0x0000000100000001
+				d[i] = uint32(r>>16)&0xFFFF | uint32(r>>32)&0xFFFF0000
+			}
+			dst, src = dst[4*len(s):], src[2*len(s):]
 		}
-		return
 	}
 	for i, v := range src {
 		binary.LittleEndian.PutUint16(dst[2*i:], BF16FromBits(math.Float32bits(v)))
