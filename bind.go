@@ -110,7 +110,7 @@ func (o UnmarshalOptions) Unmarshal(f *File, v any) (missing, unexpected []strin
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return nil, nil, fmt.Errorf("safetensors: Unmarshal needs a non-nil pointer to a struct, not %T", v)
 	}
-	w := &walker{file: f, prefixes: map[string]bool{}}
+	w := &bindWalker{file: f, prefixes: map[string]bool{}}
 	for _, ti := range f.h.tensors {
 		for i := range len(ti.Name) {
 			if ti.Name[i] == '.' {
@@ -127,7 +127,7 @@ func (o UnmarshalOptions) Unmarshal(f *File, v any) (missing, unexpected []strin
 	be := &BindError{}
 	used := make(map[string]bool, len(w.leaves))
 	loaded := map[string]reflect.Value{} // tensor name -> the field that holds it
-	var tied []*leaf
+	var tied []*bindLeaf
 	for _, l := range w.leaves {
 		if _, ok := f.h.index[l.name]; !ok {
 			tied = append(tied, l)
@@ -200,7 +200,7 @@ func Marshal(v any) (map[string]Tensor, map[string]string, error) {
 	if rv.Kind() != reflect.Struct {
 		return nil, nil, fmt.Errorf("safetensors: Marshal needs a struct or a pointer to one, not %T", v)
 	}
-	w := &walker{}
+	w := &bindWalker{}
 	if err := w.walkStruct(rv, "", rv.Type().Name()); err != nil {
 		return nil, nil, err
 	}
@@ -214,7 +214,7 @@ func Marshal(v any) (map[string]Tensor, map[string]string, error) {
 		dtype DType
 		shape string
 	}
-	groups := map[identity][]*leaf{}
+	groups := map[identity][]*bindLeaf{}
 	var order []identity
 	tensors := make(map[string]Tensor, len(w.leaves))
 	for _, l := range w.leaves {
@@ -229,7 +229,7 @@ func Marshal(v any) (map[string]Tensor, map[string]string, error) {
 		// The memory the field refers to: a slice's backing array, or a
 		// Tensor's bytes.
 		mem := l.v
-		if l.v.Type() == tensorType {
+		if l.v.Type() == tensorRType {
 			mem = reflect.ValueOf(t.data)
 		}
 		id := identity{mem.Pointer(), mem.Len(), l.v.Type(), t.dtype, fmt.Sprint(t.shape)}
@@ -317,8 +317,8 @@ func (e *BindError) Unwrap() []error {
 	return errs
 }
 
-// leaf is one field (or slice element) bound to one tensor.
-type leaf struct {
+// bindLeaf is one field (or slice element) bound to one tensor.
+type bindLeaf struct {
 	v     reflect.Value // settable: a []T or a Tensor
 	name  string        // the tensor's full name
 	path  string        // the Go field, for messages: Layers[3].Attn.QProj
@@ -326,16 +326,16 @@ type leaf struct {
 	dtype DType         // from the tag, for Marshal; 0 when none
 }
 
-// walker collects the leaves of a struct.
-type walker struct {
+// bindWalker collects the leaves of a struct.
+type bindWalker struct {
 	file     *File           // nil for Marshal
 	prefixes map[string]bool // every "a.b." that starts a name of file
-	leaves   []*leaf
+	leaves   []*bindLeaf
 }
 
 var (
-	tensorType   = reflect.TypeFor[Tensor]()
-	elementTypes = map[reflect.Type]bool{}
+	tensorRType   = reflect.TypeFor[Tensor]()
+	elementRTypes = map[reflect.Type]bool{}
 )
 
 func init() {
@@ -346,42 +346,42 @@ func init() {
 		reflect.TypeFor[float32](), reflect.TypeFor[float64](), reflect.TypeFor[complex64](),
 		reflect.TypeFor[float16.Float16](), reflect.TypeFor[BFloat16](),
 	} {
-		elementTypes[t] = true
+		elementRTypes[t] = true
 	}
 }
 
-// kind classifies a field type.
-type kind int
+// bindKind classifies a field type.
+type bindKind int
 
 const (
-	kindNone   kind = iota // not bindable
-	kindLeaf               // []T or Tensor
-	kindStruct             // struct
-	kindPtr                // *struct
-	kindSlice              // slice of leaves, structs or pointers to structs
+	bindNone     bindKind = iota // not bindable
+	bindLeafKind                 // []T or Tensor
+	bindStruct                   // struct
+	bindPtr                      // *struct
+	bindSlice                    // slice of leaves, structs or pointers to structs
 )
 
-func classify(t reflect.Type) kind {
+func classifyBind(t reflect.Type) bindKind {
 	switch {
-	case t == tensorType:
-		return kindLeaf
-	case t.Kind() == reflect.Slice && elementTypes[t.Elem()]:
-		return kindLeaf
+	case t == tensorRType:
+		return bindLeafKind
+	case t.Kind() == reflect.Slice && elementRTypes[t.Elem()]:
+		return bindLeafKind
 	case t.Kind() == reflect.Struct:
-		return kindStruct
-	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && t.Elem() != tensorType:
-		return kindPtr
+		return bindStruct
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && t.Elem() != tensorRType:
+		return bindPtr
 	case t.Kind() == reflect.Slice:
-		if k := classify(t.Elem()); k != kindNone && k != kindSlice {
-			return kindSlice
+		if k := classifyBind(t.Elem()); k != bindNone && k != bindSlice {
+			return bindSlice
 		}
 	}
-	return kindNone
+	return bindNone
 }
 
 // walkStruct adds the leaves of struct v, whose tensors' names start with
 // prefix and whose Go path is path.
-func (w *walker) walkStruct(v reflect.Value, prefix, path string) error {
+func (w *bindWalker) walkStruct(v reflect.Value, prefix, path string) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -393,13 +393,13 @@ func (w *walker) walkStruct(v reflect.Value, prefix, path string) error {
 		if path != "" {
 			fpath = path + "." + sf.Name
 		}
-		k := classify(sf.Type)
-		if sf.Anonymous && !hasTag && (k == kindStruct || k == kindPtr) {
-			if !sf.IsExported() && k == kindPtr {
+		k := classifyBind(sf.Type)
+		if sf.Anonymous && !hasTag && (k == bindStruct || k == bindPtr) {
+			if !sf.IsExported() && k == bindPtr {
 				continue // cannot allocate through an unexported embedded pointer
 			}
 			fv := v.Field(i)
-			if k == kindPtr {
+			if k == bindPtr {
 				if fv.IsNil() {
 					if w.file == nil {
 						continue
@@ -416,17 +416,17 @@ func (w *walker) walkStruct(v reflect.Value, prefix, path string) error {
 		if !sf.IsExported() {
 			continue
 		}
-		name, opts, err := parseTag(tag)
+		name, opts, err := parseBindTag(tag)
 		if err != nil {
 			return fmt.Errorf("safetensors: field %s: %w", fpath, err)
 		}
-		if k == kindNone {
+		if k == bindNone {
 			if hasTag {
 				return fmt.Errorf("safetensors: field %s: type %v cannot hold tensors", fpath, sf.Type)
 			}
 			continue
 		}
-		if (opts.shape != nil || opts.dtype != 0) && k != kindLeaf && !(k == kindSlice && classify(sf.Type.Elem()) == kindLeaf) {
+		if (opts.shape != nil || opts.dtype != 0) && k != bindLeafKind && !(k == bindSlice && classifyBind(sf.Type.Elem()) == bindLeafKind) {
 			return fmt.Errorf("safetensors: field %s: shape and dtype options apply to tensor fields, not %v", fpath, sf.Type)
 		}
 		if name == "" {
@@ -440,13 +440,13 @@ func (w *walker) walkStruct(v reflect.Value, prefix, path string) error {
 }
 
 // walkValue adds the leaves of v, of kind k, named name.
-func (w *walker) walkValue(v reflect.Value, k kind, name, path string, opts tagOptions) error {
+func (w *bindWalker) walkValue(v reflect.Value, k bindKind, name, path string, opts bindTagOptions) error {
 	switch k {
-	case kindLeaf:
-		w.leaves = append(w.leaves, &leaf{v: v, name: name, path: path, shape: opts.shape, dtype: opts.dtype})
-	case kindStruct:
+	case bindLeafKind:
+		w.leaves = append(w.leaves, &bindLeaf{v: v, name: name, path: path, shape: opts.shape, dtype: opts.dtype})
+	case bindStruct:
 		return w.walkStruct(v, name+".", path)
-	case kindPtr:
+	case bindPtr:
 		if v.IsNil() {
 			if w.file == nil {
 				return nil // Marshal: nothing to write
@@ -454,8 +454,8 @@ func (w *walker) walkValue(v reflect.Value, k kind, name, path string, opts tagO
 			v.Set(reflect.New(v.Type().Elem()))
 		}
 		return w.walkStruct(v.Elem(), name+".", path)
-	case kindSlice:
-		ek := classify(v.Type().Elem())
+	case bindSlice:
+		ek := classifyBind(v.Type().Elem())
 		if v.Len() == 0 && w.file != nil {
 			n := 0
 			for w.hasIndex(name, n, ek) {
@@ -475,9 +475,9 @@ func (w *walker) walkValue(v reflect.Value, k kind, name, path string, opts tagO
 // hasIndex reports whether the file has element i of the slice named name:
 // a tensor "name.i" for a slice of leaves, tensors "name.i.*" for a slice of
 // structs.
-func (w *walker) hasIndex(name string, i int, ek kind) bool {
+func (w *bindWalker) hasIndex(name string, i int, ek bindKind) bool {
 	elem := name + "." + strconv.Itoa(i)
-	if ek == kindLeaf {
+	if ek == bindLeafKind {
 		_, ok := w.file.h.index[elem]
 		if !ok {
 			_, ok = w.file.h.index[w.file.h.metadata[elem]] // a tied element
@@ -489,8 +489,8 @@ func (w *walker) hasIndex(name string, i int, ek kind) bool {
 }
 
 // checkNames refuses two fields that name the same tensor.
-func (w *walker) checkNames() error {
-	seen := make(map[string]*leaf, len(w.leaves))
+func (w *bindWalker) checkNames() error {
+	seen := make(map[string]*bindLeaf, len(w.leaves))
 	for _, l := range w.leaves {
 		if other, ok := seen[l.name]; ok {
 			return fmt.Errorf("safetensors: fields %s and %s both name tensor %q", other.path, l.path, l.name)
@@ -501,12 +501,12 @@ func (w *walker) checkNames() error {
 }
 
 // fieldErr wraps err with the field and the tensor it concerns.
-func (l *leaf) fieldErr(tensor string, err error) error {
+func (l *bindLeaf) fieldErr(tensor string, err error) error {
 	return fmt.Errorf("field %s (tensor %q): %w", l.path, tensor, err)
 }
 
 // shapeOK reports whether shape matches the tag's shape, if any.
-func (l *leaf) shapeOK(shape []int) bool {
+func (l *bindLeaf) shapeOK(shape []int) bool {
 	if l.shape == nil {
 		return true
 	}
@@ -522,13 +522,13 @@ func (l *leaf) shapeOK(shape []int) bool {
 }
 
 // load fills the leaf from the file's tensor src.
-func (l *leaf) load(f *File, src string) error {
+func (l *bindLeaf) load(f *File, src string) error {
 	t, err := f.GetTensor(src)
 	if err != nil {
 		return l.fieldErr(src, err)
 	}
 	if !l.shapeOK(t.shape) {
-		return l.fieldErr(src, fmt.Errorf("%w: shape %v, the tag wants %s", ErrInvalidTensorInfo, t.shape, shapeString(l.shape)))
+		return l.fieldErr(src, fmt.Errorf("%w: shape %v, the tag wants %s", ErrInvalidTensorInfo, t.shape, tagShapeString(l.shape)))
 	}
 	switch p := l.v.Addr().Interface().(type) {
 	case *Tensor:
@@ -552,29 +552,29 @@ func (l *leaf) load(f *File, src string) error {
 			*p = dst
 		}
 	case *[]float16.Float16:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]BFloat16:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]bool:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]uint8:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]int8:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]uint16:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]int16:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]uint32:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]int32:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]uint64:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]int64:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	case *[]complex64:
-		err = fillValues(p, t)
+		err = fillBound(p, t)
 	default:
 		err = fmt.Errorf("unsupported field type %v", l.v.Type()) // unreachable: classify admits only the above
 	}
@@ -584,10 +584,10 @@ func (l *leaf) load(f *File, src string) error {
 	return nil
 }
 
-// fillValues sets *p to t's elements converted to T, in memory that does
+// fillBound sets *p to t's elements converted to T, in memory that does
 // not alias t: the existing slice when it has the right length, else a new
 // one.
-func fillValues[T Element](p *[]T, t Tensor) error {
+func fillBound[T Element](p *[]T, t Tensor) error {
 	owned := false
 	if d := DTypeOf[T](); t.dtype != d {
 		c, err := Convert(t, d)
@@ -613,14 +613,14 @@ func fillValues[T Element](p *[]T, t Tensor) error {
 }
 
 // tensor builds the leaf's tensor for Marshal (before any dtype option).
-func (l *leaf) tensor() (Tensor, error) {
+func (l *bindLeaf) tensor() (Tensor, error) {
 	if t, ok := l.v.Interface().(Tensor); ok {
 		if !t.dtype.Valid() {
 			return Tensor{}, fmt.Errorf("safetensors: field %s (tensor %q): zero Tensor", l.path, l.name)
 		}
 		if !l.shapeOK(t.shape) {
 			return Tensor{}, fmt.Errorf("safetensors: field %s (tensor %q): %w: shape %v, the tag wants %s",
-				l.path, l.name, ErrInvalidTensorInfo, t.shape, shapeString(l.shape))
+				l.path, l.name, ErrInvalidTensorInfo, t.shape, tagShapeString(l.shape))
 		}
 		return t, nil
 	}
@@ -628,7 +628,7 @@ func (l *leaf) tensor() (Tensor, error) {
 	shape := []int{n}
 	if l.shape != nil {
 		var err error
-		if shape, err = resolveShape(l.shape, n); err != nil {
+		if shape, err = resolveTagShape(l.shape, n); err != nil {
 			return Tensor{}, fmt.Errorf("safetensors: field %s (tensor %q): %w", l.path, l.name, err)
 		}
 	}
@@ -672,9 +672,9 @@ func (l *leaf) tensor() (Tensor, error) {
 	return t, nil
 }
 
-// resolveShape turns a tag's shape into the shape of n elements, computing
+// resolveTagShape turns a tag's shape into the shape of n elements, computing
 // a -1 dimension.
-func resolveShape(spec []int, n int) ([]int, error) {
+func resolveTagShape(spec []int, n int) ([]int, error) {
 	shape := slices.Clone(spec)
 	known, wild := 1, -1
 	for i, d := range spec {
@@ -686,18 +686,18 @@ func resolveShape(spec []int, n int) ([]int, error) {
 	}
 	if wild >= 0 {
 		if known == 0 || n%known != 0 {
-			return nil, fmt.Errorf("%w: %d values do not fill shape %s", ErrInvalidTensorInfo, n, shapeString(spec))
+			return nil, fmt.Errorf("%w: %d values do not fill shape %s", ErrInvalidTensorInfo, n, tagShapeString(spec))
 		}
 		shape[wild] = n / known
 		return shape, nil
 	}
 	if known != n {
-		return nil, fmt.Errorf("%w: %d values, the tag's shape %s holds %d", ErrInvalidTensorInfo, n, shapeString(spec), known)
+		return nil, fmt.Errorf("%w: %d values, the tag's shape %s holds %d", ErrInvalidTensorInfo, n, tagShapeString(spec), known)
 	}
 	return shape, nil
 }
 
-func shapeString(shape []int) string {
+func tagShapeString(shape []int) string {
 	parts := make([]string, len(shape))
 	for i, d := range shape {
 		parts[i] = strconv.Itoa(d)
@@ -705,14 +705,14 @@ func shapeString(shape []int) string {
 	return "[" + strings.Join(parts, " ") + "]"
 }
 
-type tagOptions struct {
+type bindTagOptions struct {
 	shape []int
 	dtype DType
 }
 
-// parseTag splits a safetensors tag into the name and its options.
-func parseTag(tag string) (string, tagOptions, error) {
-	var opts tagOptions
+// parseBindTag splits a safetensors tag into the name and its options.
+func parseBindTag(tag string) (string, bindTagOptions, error) {
+	var opts bindTagOptions
 	name, rest, _ := strings.Cut(tag, ",")
 	for rest != "" {
 		var opt string

@@ -13,10 +13,10 @@ import (
 	"github.com/x448/float16"
 )
 
-// buildFile assembles a safetensors file by hand, independently of the
+// handBuiltFile assembles a safetensors file by hand, independently of the
 // package's writer: the 8-byte little-endian header length, compact JSON,
 // then the tensors' bytes back to back in name order, and loads it.
-func buildFile(t *testing.T, tensors map[string]Tensor, meta map[string]string) *File {
+func handBuiltFile(t *testing.T, tensors map[string]Tensor, meta map[string]string) *File {
 	t.Helper()
 	var hdr strings.Builder
 	hdr.WriteByte('{')
@@ -46,7 +46,7 @@ func buildFile(t *testing.T, tensors map[string]Tensor, meta map[string]string) 
 		data = append(data, tt.Data()...)
 		hdr.Write(q)
 		hdr.WriteString(`:{"dtype":"` + tt.DType().String() + `","shape":` + string(shape) +
-			`,"data_offsets":[` + itoa(begin) + `,` + itoa(len(data)) + `]}`)
+			`,"data_offsets":[` + itoaJSON(begin) + `,` + itoaJSON(len(data)) + `]}`)
 	}
 	hdr.WriteByte('}')
 	file := binary.LittleEndian.AppendUint64(nil, uint64(hdr.Len()))
@@ -59,9 +59,9 @@ func buildFile(t *testing.T, tensors map[string]Tensor, meta map[string]string) 
 	return f
 }
 
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+func itoaJSON(n int) string { b, _ := json.Marshal(n); return string(b) }
 
-func f32s(t *testing.T, shape []int, vals ...float32) Tensor {
+func f32Tensor(t *testing.T, shape []int, vals ...float32) Tensor {
 	t.Helper()
 	tt, err := FromFloat32(F32, shape, vals)
 	if err != nil {
@@ -70,7 +70,7 @@ func f32s(t *testing.T, shape []int, vals ...float32) Tensor {
 	return tt
 }
 
-func enc(t *testing.T, d DType, shape []int, vals ...float32) Tensor {
+func encTensor(t *testing.T, d DType, shape []int, vals ...float32) Tensor {
 	t.Helper()
 	tt, err := FromFloat32(d, shape, vals)
 	if err != nil {
@@ -79,7 +79,7 @@ func enc(t *testing.T, d DType, shape []int, vals ...float32) Tensor {
 	return tt
 }
 
-func seq(n int, start float32) []float32 {
+func seqF32(n int, start float32) []float32 {
 	out := make([]float32, n)
 	for i := range out {
 		out[i] = start + float32(i)
@@ -87,56 +87,56 @@ func seq(n int, start float32) []float32 {
 	return out
 }
 
-type attn struct {
+type bindAttn struct {
 	QProj []float32  `safetensors:"q_proj.weight,shape=2x2"`
 	KProj []BFloat16 `safetensors:"k_proj.weight"`
 }
 
-type layer struct {
-	Attn    attn      // default name: attn
+type bindLayer struct {
+	Attn    bindAttn  // default name: attn
 	Norm    []float32 `safetensors:"input_layernorm.weight"` // tagged
 	Experts []Tensor  `safetensors:"experts"`                // a slice of leaves: experts.0, experts.1
 }
 
-type model struct {
+type bindModel struct {
 	EmbedTokens []float32 `safetensors:"embed_tokens.weight,shape=3x2"`
-	Layers      []layer
+	Layers      []bindLayer
 	LMHead      []float32 `safetensors:"lm_head.weight,shape=3x2"`
-	Final       *norm     `safetensors:"norm"`
+	Final       *bindNorm `safetensors:"norm"`
 	HiddenSize  int       // not a tensor: ignored
 	Ignored     []float32 `safetensors:"-"`
 }
 
-type norm struct {
+type bindNorm struct {
 	Weight []float16.Float16
 	Eps    float64
 }
 
-// modelFile is a file for model with two layers, in several dtypes.
-func modelTensors(t *testing.T) map[string]Tensor {
+// bindModelTensors are the tensors of a file for bindModel with two layers, in several dtypes.
+func bindModelTensors(t *testing.T) map[string]Tensor {
 	return map[string]Tensor{
-		"embed_tokens.weight":             f32s(t, []int{3, 2}, seq(6, 0)...),
-		"lm_head.weight":                  enc(t, BF16, []int{3, 2}, seq(6, 10)...),
-		"norm.weight":                     enc(t, F32, []int{2}, 0.5, 1.00048828125), // 1 + 2^-11: a tie in F16, to even 1.0
-		"layers.0.attn.q_proj.weight":     enc(t, BF16, []int{2, 2}, 1, 2, 3, 4),
-		"layers.0.attn.k_proj.weight":     enc(t, F32, []int{2}, 1.00390625, 1.01171875), // ties in BF16: to 1.0 and 1.015625
-		"layers.0.input_layernorm.weight": enc(t, F8E4M3, []int{2}, 0.5, 448),
-		"layers.0.experts.0":              enc(t, I8, []int{3}, 1, 2, 3),
-		"layers.0.experts.1":              enc(t, I8, []int{1}, 4),
-		"layers.1.attn.q_proj.weight":     enc(t, F16, []int{2, 2}, 5, 6, 7, 8),
-		"layers.1.attn.k_proj.weight":     enc(t, BF16, []int{2}, -1, -2),
-		"layers.1.input_layernorm.weight": enc(t, F4, []int{2}, 6, -0.5),
+		"embed_tokens.weight":             f32Tensor(t, []int{3, 2}, seqF32(6, 0)...),
+		"lm_head.weight":                  encTensor(t, BF16, []int{3, 2}, seqF32(6, 10)...),
+		"norm.weight":                     encTensor(t, F32, []int{2}, 0.5, 1.00048828125), // 1 + 2^-11: a tie in F16, to even 1.0
+		"layers.0.attn.q_proj.weight":     encTensor(t, BF16, []int{2, 2}, 1, 2, 3, 4),
+		"layers.0.attn.k_proj.weight":     encTensor(t, F32, []int{2}, 1.00390625, 1.01171875), // ties in BF16: to 1.0 and 1.015625
+		"layers.0.input_layernorm.weight": encTensor(t, F8E4M3, []int{2}, 0.5, 448),
+		"layers.0.experts.0":              encTensor(t, I8, []int{3}, 1, 2, 3),
+		"layers.0.experts.1":              encTensor(t, I8, []int{1}, 4),
+		"layers.1.attn.q_proj.weight":     encTensor(t, F16, []int{2, 2}, 5, 6, 7, 8),
+		"layers.1.attn.k_proj.weight":     encTensor(t, BF16, []int{2}, -1, -2),
+		"layers.1.input_layernorm.weight": encTensor(t, F4, []int{2}, 6, -0.5),
 	}
 }
 
 func TestUnmarshalNestedAndRepeated(t *testing.T) {
-	f := buildFile(t, modelTensors(t), nil)
-	var m model
+	f := handBuiltFile(t, bindModelTensors(t), nil)
+	var m bindModel
 	m.Ignored = []float32{42}
 	if err := Unmarshal(f, &m); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(m.EmbedTokens, seq(6, 0)) || !slices.Equal(m.LMHead, seq(6, 10)) {
+	if !slices.Equal(m.EmbedTokens, seqF32(6, 0)) || !slices.Equal(m.LMHead, seqF32(6, 10)) {
 		t.Errorf("embed %v, lm_head %v", m.EmbedTokens, m.LMHead)
 	}
 	if len(m.Layers) != 2 {
@@ -173,12 +173,12 @@ func TestUnmarshalNestedAndRepeated(t *testing.T) {
 	}
 	// []float32 of an F32 tensor is a copy, not a view of the file.
 	src, _ := f.GetTensor("embed_tokens.weight")
-	if &src.Data()[0] == (*byte)(nil) || &m.EmbedTokens[0] == viewOf(src) {
+	if &src.Data()[0] == (*byte)(nil) || &m.EmbedTokens[0] == f32ViewOf(src) {
 		t.Error("[]float32 field aliases the file")
 	}
 }
 
-func viewOf(t Tensor) *float32 {
+func f32ViewOf(t Tensor) *float32 {
 	v, err := Values[float32](t)
 	if err != nil || len(v) == 0 {
 		return nil
@@ -187,14 +187,14 @@ func viewOf(t Tensor) *float32 {
 }
 
 func TestUnmarshalMissingAndUnexpected(t *testing.T) {
-	tensors := modelTensors(t)
+	tensors := bindModelTensors(t)
 	delete(tensors, "layers.1.input_layernorm.weight")
 	delete(tensors, "norm.weight")
-	tensors["rotary_emb.inv_freq"] = f32s(t, []int{1}, 1)
-	tensors["layers.0.mlp.up_proj.weight"] = f32s(t, []int{1}, 1)
-	f := buildFile(t, tensors, map[string]string{"format": "pt"})
+	tensors["rotary_emb.inv_freq"] = f32Tensor(t, []int{1}, 1)
+	tensors["layers.0.mlp.up_proj.weight"] = f32Tensor(t, []int{1}, 1)
+	f := handBuiltFile(t, tensors, map[string]string{"format": "pt"})
 
-	var m model
+	var m bindModel
 	err := Unmarshal(f, &m)
 	var be *BindError
 	if !errors.As(err, &be) {
@@ -218,8 +218,8 @@ func TestUnmarshalMissingAndUnexpected(t *testing.T) {
 	}
 
 	// Non-strict: the same lists, no error; missing fields untouched.
-	var m2 model
-	m2.Layers = make([]layer, 2)
+	var m2 bindModel
+	m2.Layers = make([]bindLayer, 2)
 	m2.Layers[1].Norm = []float32{-1}
 	missing, unexpected, err := UnmarshalOptions{NonStrict: true}.Unmarshal(f, &m2)
 	if err != nil {
@@ -236,24 +236,24 @@ func TestUnmarshalMissingAndUnexpected(t *testing.T) {
 	}
 
 	// A preallocated slice of layers expects that many.
-	var m3 model
-	m3.Layers = make([]layer, 3)
-	_, _, err = UnmarshalOptions{NonStrict: true}.Unmarshal(buildFile(t, modelTensors(t), nil), &m3)
+	var m3 bindModel
+	m3.Layers = make([]bindLayer, 3)
+	_, _, err = UnmarshalOptions{NonStrict: true}.Unmarshal(handBuiltFile(t, bindModelTensors(t), nil), &m3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Unmarshal(buildFile(t, modelTensors(t), nil), &m3)
+	err = Unmarshal(handBuiltFile(t, bindModelTensors(t), nil), &m3)
 	if !errors.As(err, &be) || !slices.Equal(be.Missing, []string{"layers.2.attn.k_proj.weight", "layers.2.attn.q_proj.weight", "layers.2.input_layernorm.weight"}) {
 		t.Errorf("3 layers preallocated: %v", err)
 	}
 }
 
 func TestUnmarshalShapeMismatch(t *testing.T) {
-	tensors := modelTensors(t)
-	tensors["layers.1.attn.q_proj.weight"] = f32s(t, []int{4}, 1, 2, 3, 4) // same count, wrong shape
-	tensors["lm_head.weight"] = f32s(t, []int{2, 3}, seq(6, 0)...)
-	f := buildFile(t, tensors, nil)
-	var m model
+	tensors := bindModelTensors(t)
+	tensors["layers.1.attn.q_proj.weight"] = f32Tensor(t, []int{4}, 1, 2, 3, 4) // same count, wrong shape
+	tensors["lm_head.weight"] = f32Tensor(t, []int{2, 3}, seqF32(6, 0)...)
+	f := handBuiltFile(t, tensors, nil)
+	var m bindModel
 	err := Unmarshal(f, &m)
 	var be *BindError
 	if !errors.As(err, &be) || len(be.Fields) != 2 || len(be.Missing)+len(be.Unexpected) != 0 {
@@ -264,8 +264,8 @@ func TestUnmarshalShapeMismatch(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		`field model.Layers[1].Attn.QProj (tensor "layers.1.attn.q_proj.weight")`, "shape [4], the tag wants [2 2]",
-		`field model.LMHead (tensor "lm_head.weight")`, "shape [2 3], the tag wants [3 2]",
+		`field bindModel.Layers[1].Attn.QProj (tensor "layers.1.attn.q_proj.weight")`, "shape [4], the tag wants [2 2]",
+		`field bindModel.LMHead (tensor "lm_head.weight")`, "shape [2 3], the tag wants [3 2]",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
@@ -288,12 +288,12 @@ func TestUnmarshalConversions(t *testing.T) {
 	big, _ := FromInt64(I64, []int{2}, []int64{1, 1000})
 	ok8, _ := FromInt64(I64, []int{2}, []int64{-128, 127})
 	f16, _ := FromFloat32(F16, []int{2}, []float32{0.1, 65504})
-	bools := mustTensor(t, BOOL, 3, []byte{0, 1, 5})
+	bools := codesTensor(t, BOOL, 3, []byte{0, 1, 5})
 	c, _ := FromValues([]int{1}, []complex64{1 - 2i})
 	u, _ := FromFloat32(F32, []int{2}, []float32{2.5, 3.5}) // to nearest even: 2, 4
 
 	var v ints
-	err := Unmarshal(buildFile(t, map[string]Tensor{"small": big, "wide": f16, "bools": bools, "c": c, "u": u}, nil), &v)
+	err := Unmarshal(handBuiltFile(t, map[string]Tensor{"small": big, "wide": f16, "bools": bools, "c": c, "u": u}, nil), &v)
 	if !errors.Is(err, ErrUnrepresentable) || !strings.Contains(err.Error(), `field ints.Small (tensor "small")`) {
 		t.Errorf("I64 1000 into []int8: %v", err)
 	}
@@ -303,7 +303,7 @@ func TestUnmarshalConversions(t *testing.T) {
 	if !slices.Equal(v.Bools, []bool{false, true, true}) || v.C[0] != 1-2i || !slices.Equal(v.U, []uint16{2, 4}) {
 		t.Errorf("bools %v, complex %v, uint16 %v", v.Bools, v.C, v.U)
 	}
-	if err := Unmarshal(buildFile(t, map[string]Tensor{"small": ok8, "wide": f16, "bools": bools, "c": c, "u": u}, nil), &v); err != nil {
+	if err := Unmarshal(handBuiltFile(t, map[string]Tensor{"small": ok8, "wide": f16, "bools": bools, "c": c, "u": u}, nil), &v); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(v.Small, []int8{-128, 127}) {
@@ -311,7 +311,7 @@ func TestUnmarshalConversions(t *testing.T) {
 	}
 	// A field that already has the right length is filled in place.
 	before := &v.Wide[0]
-	if err := Unmarshal(buildFile(t, map[string]Tensor{"small": ok8, "wide": f16, "bools": bools, "c": c, "u": u}, nil), &v); err != nil {
+	if err := Unmarshal(handBuiltFile(t, map[string]Tensor{"small": ok8, "wide": f16, "bools": bools, "c": c, "u": u}, nil), &v); err != nil {
 		t.Fatal(err)
 	}
 	if &v.Wide[0] != before {
@@ -364,7 +364,7 @@ func TestMarshal(t *testing.T) {
 		}
 		return tt
 	}
-	if e := check("lm_head.weight", F32, []int{3, 2}); !slices.Equal(mustF32(t, e), emb) {
+	if e := check("lm_head.weight", F32, []int{3, 2}); !slices.Equal(cvF32(t, e), emb) {
 		t.Error("embed values")
 	}
 	check("blocks.0.weight", F32, []int{2, 2}) // -1 computed from the length
@@ -375,7 +375,7 @@ func TestMarshal(t *testing.T) {
 	if r := check("raw", F8E5M2, []int{2}); &r.Data()[0] != &raw.Data()[0] {
 		t.Error("a Tensor field was copied")
 	}
-	if i := check("ints", I64, []int{2}); !slices.Equal(mustValues[int64](t, i), []int64{7, -8}) {
+	if i := check("ints", I64, []int{2}); !slices.Equal(cvValues[int64](t, i), []int64{7, -8}) {
 		t.Error("ints")
 	}
 	check("empty", F32, []int{0})
@@ -425,9 +425,9 @@ func TestMarshal(t *testing.T) {
 // TestTiedRoundTrip: Marshal writes tied weights once; Unmarshal of the
 // result fills both fields with one shared slice, without complaint.
 func TestTiedRoundTrip(t *testing.T) {
-	emb := seq(6, 1)
-	in := model{EmbedTokens: emb, LMHead: emb, Final: &norm{Weight: []float16.Float16{float16.Fromfloat32(1)}},
-		Layers: []layer{{Attn: attn{QProj: []float32{1, 2, 3, 4}, KProj: []BFloat16{BFloat16FromFloat32(2)}}, Norm: []float32{1}}}}
+	emb := seqF32(6, 1)
+	in := bindModel{EmbedTokens: emb, LMHead: emb, Final: &bindNorm{Weight: []float16.Float16{float16.Fromfloat32(1)}},
+		Layers: []bindLayer{{Attn: bindAttn{QProj: []float32{1, 2, 3, 4}, KProj: []BFloat16{BFloat16FromFloat32(2)}}, Norm: []float32{1}}}}
 	tensors, meta, err := Marshal(in)
 	if err != nil {
 		t.Fatal(err)
@@ -435,8 +435,8 @@ func TestTiedRoundTrip(t *testing.T) {
 	if _, ok := tensors["lm_head.weight"]; ok || meta["lm_head.weight"] != "embed_tokens.weight" {
 		t.Fatalf("tied weights: names %v, metadata %v", slices.Sorted(maps.Keys(tensors)), meta)
 	}
-	var out model
-	if err := Unmarshal(buildFile(t, tensors, meta), &out); err != nil {
+	var out bindModel
+	if err := Unmarshal(handBuiltFile(t, tensors, meta), &out); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(out.LMHead, emb) || &out.LMHead[0] != &out.EmbedTokens[0] {
@@ -458,7 +458,7 @@ func TestTiedRoundTrip(t *testing.T) {
 	}
 	// A metadata entry that names no tensor does not satisfy a missing field.
 	delete(tensors, "embed_tokens.weight")
-	err = Unmarshal(buildFile(t, tensors, meta), &model{})
+	err = Unmarshal(handBuiltFile(t, tensors, meta), &bindModel{})
 	var be *BindError
 	if !errors.As(err, &be) || !slices.Contains(be.Missing, "lm_head.weight") || !slices.Contains(be.Missing, "embed_tokens.weight") {
 		t.Errorf("tie to a missing tensor: %v", err)
@@ -466,9 +466,9 @@ func TestTiedRoundTrip(t *testing.T) {
 }
 
 func TestUnmarshalArgs(t *testing.T) {
-	f := buildFile(t, map[string]Tensor{}, nil)
-	var m model
-	for _, v := range []any{m, nil, (*model)(nil), new(int)} {
+	f := handBuiltFile(t, map[string]Tensor{}, nil)
+	var m bindModel
+	for _, v := range []any{m, nil, (*bindModel)(nil), new(int)} {
 		if err := Unmarshal(f, v); err == nil || !strings.Contains(err.Error(), "non-nil pointer to a struct") {
 			t.Errorf("Unmarshal(%T): %v", v, err)
 		}
@@ -495,11 +495,11 @@ func TestEmbeddedAndPointers(t *testing.T) {
 		Fc2 linear `safetensors:"fc2"`
 	}
 	tensors := map[string]Tensor{
-		"fc1.bias": f32s(t, []int{1}, 1), "fc1.weight": f32s(t, []int{1}, 2),
-		"fc2.bias": f32s(t, []int{1}, 3), "fc2.weight": f32s(t, []int{1}, 4),
+		"fc1.bias": f32Tensor(t, []int{1}, 1), "fc1.weight": f32Tensor(t, []int{1}, 2),
+		"fc2.bias": f32Tensor(t, []int{1}, 3), "fc2.weight": f32Tensor(t, []int{1}, 4),
 	}
 	var n net
-	if err := Unmarshal(buildFile(t, tensors, nil), &n); err != nil {
+	if err := Unmarshal(handBuiltFile(t, tensors, nil), &n); err != nil {
 		t.Fatal(err)
 	}
 	if n.Fc1 == nil || n.Fc1.Bias[0] != 1 || n.Fc1.Weight[0] != 2 || n.Fc2.Bias[0] != 3 || n.Fc2.Weight[0] != 4 {

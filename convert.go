@@ -174,7 +174,7 @@ func FromFloat32(dtype DType, shape []int, values []float32) (Tensor, error) {
 	if err != nil {
 		return Tensor{}, err
 	}
-	if err := encode(t.data, dtype, values); err != nil {
+	if err := encodeFloats(t.data, dtype, values); err != nil {
 		return Tensor{}, err
 	}
 	return t, nil
@@ -188,7 +188,7 @@ func FromFloat64(dtype DType, shape []int, values []float64) (Tensor, error) {
 	if err != nil {
 		return Tensor{}, err
 	}
-	if err := encode(t.data, dtype, values); err != nil {
+	if err := encodeFloats(t.data, dtype, values); err != nil {
 		return Tensor{}, err
 	}
 	return t, nil
@@ -211,7 +211,7 @@ func AppendEncoded[F float32 | float64](dst []byte, dtype DType, values []F) ([]
 	}
 	n := bits / 8
 	dst = slices.Grow(dst, n)
-	if err := encode(dst[len(dst):len(dst)+n], dtype, values); err != nil {
+	if err := encodeFloats(dst[len(dst):len(dst)+n], dtype, values); err != nil {
 		return dst, err
 	}
 	return dst[:len(dst)+n], nil
@@ -333,12 +333,12 @@ func convertChunks[N int64 | float32 | float64](out []byte, to DType, t Tensor) 
 		case []float32:
 			err = decode32(b, t.dtype, src)
 			if err == nil {
-				err = encode(dst, to, b)
+				err = encodeFloats(dst, to, b)
 			}
 		case []float64:
 			err = decode64(b, t.dtype, src, to != F64)
 			if err == nil {
-				err = encode(dst, to, b)
+				err = encodeFloats(dst, to, b)
 			}
 		}
 		if err != nil {
@@ -415,7 +415,7 @@ func decode32(dst []float32, d DType, data []byte) error {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
 		}
 	case F64:
-		for i, v := range valuesOf[float64](data) {
+		for i, v := range leValues[float64](data) {
 			dst[i] = float32(v)
 		}
 	case F16:
@@ -423,11 +423,11 @@ func decode32(dst []float32, d DType, data []byte) error {
 	case BF16:
 		fc.DecodeBF16(dst, data)
 	case F8E4M3, F8E5M2, F8E4M3FNUZ, F8E5M2FNUZ, F8E8M0:
-		fc.DecodeTable8(dst, data, table8[d])
+		fc.DecodeTable8(dst, data, dtypeTable8[d])
 	case F4:
 		fc.DecodeF4(dst, data)
 	case F6E2M3, F6E3M2:
-		fc.DecodeF6(dst, data, formats[d])
+		fc.DecodeF6(dst, data, dtypeFormats[d])
 	case C64:
 		return fmt.Errorf("%w: a C64 tensor has no real values: use ToComplex64", ErrInvalidTensorInfo)
 	default:
@@ -453,14 +453,14 @@ func decode64(dst []float64, d DType, data []byte, odd bool) error {
 		return nil
 	case I64:
 		if odd {
-			for i, v := range valuesOf[int64](data) {
+			for i, v := range leValues[int64](data) {
 				dst[i] = roundOddInt(v)
 			}
 			return nil
 		}
 	case U64:
 		if odd {
-			for i, v := range valuesOf[uint64](data) {
+			for i, v := range leValues[uint64](data) {
 				dst[i] = roundOdd(v)
 			}
 			return nil
@@ -532,17 +532,17 @@ func decodeInts[N int64 | float32 | float64](dst []N, d DType, data []byte) erro
 			dst[i] = N(int8(b))
 		}
 	case U16:
-		widen(dst, valuesOf[uint16](data))
+		widenInts(dst, leValues[uint16](data))
 	case I16:
-		widen(dst, valuesOf[int16](data))
+		widenInts(dst, leValues[int16](data))
 	case U32:
-		widen(dst, valuesOf[uint32](data))
+		widenInts(dst, leValues[uint32](data))
 	case I32:
-		widen(dst, valuesOf[int32](data))
+		widenInts(dst, leValues[int32](data))
 	case U64:
-		widen(dst, valuesOf[uint64](data))
+		widenInts(dst, leValues[uint64](data))
 	case I64:
-		widen(dst, valuesOf[int64](data))
+		widenInts(dst, leValues[int64](data))
 	default:
 		return fmt.Errorf("%w: cannot decode %v", ErrInvalidTensorInfo, d)
 	}
@@ -553,7 +553,7 @@ func decodeInts[N int64 | float32 | float64](dst []N, d DType, data []byte) erro
 // MaxInt64.
 func decodeInt64Checked(dst []int64, d DType, data []byte) error {
 	if d == U64 {
-		for i, v := range valuesOf[uint64](data) {
+		for i, v := range leValues[uint64](data) {
 			if v > math.MaxInt64 {
 				return unrepresentable(i, v, I64)
 			}
@@ -564,41 +564,41 @@ func decodeInt64Checked(dst []int64, d DType, data []byte) error {
 	return decodeInts(dst, d, data)
 }
 
-type integer interface {
+type intElement interface {
 	uint8 | int8 | uint16 | int16 | uint32 | int32 | uint64 | int64
 }
 
-func widen[N int64 | float32 | float64, T integer](dst []N, src []T) {
+func widenInts[N int64 | float32 | float64, T intElement](dst []N, src []T) {
 	for i, v := range src[:len(dst)] {
 		dst[i] = N(v)
 	}
 }
 
-// valuesOf returns little-endian data as a []T: a view when aligned on a
+// leValues returns little-endian data as a []T: a view when aligned on a
 // little-endian machine, else a decoded copy.
-func valuesOf[T Element](data []byte) []T {
+func leValues[T Element](data []byte) []T {
 	if v, ok := castValues[T](Tensor{dtype: DTypeOf[T](), data: data}); ok {
 		return v
 	}
 	return decodeValues[T](data)
 }
 
-// table8 and formats map dtypes to their floatconv tables and formats.
+// dtypeTable8 and dtypeFormats map dtypes to their floatconv tables and formats.
 var (
-	table8 = [numDTypes]*fc.Table8{
+	dtypeTable8 = [numDTypes]*fc.Table8{
 		F8E4M3: fc.TabE4M3FN, F8E5M2: fc.TabE5M2, F8E4M3FNUZ: fc.TabE4M3FNUZ,
 		F8E5M2FNUZ: fc.TabE5M2FNUZ, F8E8M0: fc.TabE8M0,
 	}
-	formats = [numDTypes]*fc.Format{
+	dtypeFormats = [numDTypes]*fc.Format{
 		F16: fc.F16, BF16: fc.BF16, F8E4M3: fc.E4M3FN, F8E5M2: fc.E5M2,
 		F8E4M3FNUZ: fc.E4M3FNUZ, F8E5M2FNUZ: fc.E5M2FNUZ, F8E8M0: fc.E8M0FNU,
 		F4: fc.E2M1, F6E2M3: fc.E2M3, F6E3M2: fc.E3M2,
 	}
 )
 
-// encode encodes src into dst (exactly the bytes len(src) elements of d
+// encodeFloats encodes src into dst (exactly the bytes len(src) elements of d
 // take) with the rules of FromFloat32.
-func encode[F float32 | float64](dst []byte, d DType, src []F) error {
+func encodeFloats[F float32 | float64](dst []byte, d DType, src []F) error {
 	bad := -1
 	switch d {
 	case F32:
@@ -629,13 +629,13 @@ func encode[F float32 | float64](dst []byte, d DType, src []F) error {
 			}
 			return nil
 		}
-		fc.Encode16(dst, any(src).([]float64), formats[d])
+		fc.Encode16(dst, any(src).([]float64), dtypeFormats[d])
 	case F8E4M3, F8E5M2, F8E4M3FNUZ, F8E5M2FNUZ, F8E8M0:
-		bad = fc.Encode8(dst, src, formats[d])
+		bad = fc.Encode8(dst, src, dtypeFormats[d])
 	case F4:
 		bad = fc.EncodeF4(dst, src)
 	case F6E2M3, F6E3M2:
-		bad = fc.EncodeF6(dst, src, formats[d])
+		bad = fc.EncodeF6(dst, src, dtypeFormats[d])
 	case BOOL:
 		for i, v := range src {
 			dst[i] = 0
@@ -676,7 +676,7 @@ func encodeFloatInts[F float32 | float64](dst []byte, d DType, src []F) error {
 	return fmt.Errorf("%w: cannot encode to %v", ErrInvalidTensorInfo, d)
 }
 
-func roundInts[T integer, F float32 | float64](dst []byte, d DType, src []F) error {
+func roundInts[T intElement, F float32 | float64](dst []byte, d DType, src []F) error {
 	lo, hi := intRange(d) // the range is [lo, hi)
 	out, view := byteview.Cast[T](dst)
 	for i, v := range src {
@@ -763,7 +763,7 @@ func encodeInt64(dst []byte, d DType, src []int64) error {
 		for j, v := range src[i : i+m] {
 			buf[j] = roundOddInt(v)
 		}
-		if err := encode(dst[i*per/8:(i+m)*per/8], d, buf[:m]); err != nil {
+		if err := encodeFloats(dst[i*per/8:(i+m)*per/8], d, buf[:m]); err != nil {
 			return offsetIndex(err, i)
 		}
 	}

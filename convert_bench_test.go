@@ -60,13 +60,13 @@ func BenchmarkCopy(b *testing.B) {
 			for b.Loop() {
 				dst := make([]byte, size)
 				copy(dst, src)
-				sink = dst
+				benchSink = dst
 			}
 		})
 	}
 }
 
-var sink any
+var benchSink any
 
 func BenchmarkDecode(b *testing.B) {
 	for _, d := range []DType{BF16, F16, F8E4M3} {
@@ -91,7 +91,7 @@ func BenchmarkDecode(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				sink = v
+				benchSink = v
 			}
 		})
 	}
@@ -119,7 +119,7 @@ func BenchmarkEncode(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			sink = out
+			benchSink = out
 		}
 	})
 }
@@ -158,11 +158,11 @@ func BenchmarkKernels(b *testing.B) {
 		if d == F8E8M0 {
 			continue
 		}
-		enc := make([]byte, 0, 8*n)
+		encTensor := make([]byte, 0, 8*n)
 		b.Run("encode/"+d.String(), func(b *testing.B) {
 			b.SetBytes(4 * n)
 			for b.Loop() {
-				enc, _ = AppendEncoded(enc[:0], d, vals)
+				encTensor, _ = AppendEncoded(encTensor[:0], d, vals)
 			}
 		})
 	}

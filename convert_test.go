@@ -32,7 +32,7 @@ type fmtSpec struct {
 	negZero      bool // -0 exists (false for FNUZ, E8M0)
 }
 
-var specs = map[DType]fmtSpec{
+var fmtSpecs = map[DType]fmtSpec{
 	F16: {e: 5, m: 10, bias: 15, signed: true, negZero: true,
 		isNaN: func(c uint32) bool { return c&0x7C00 == 0x7C00 && c&0x3FF != 0 },
 		isInf: func(c uint32) bool { return c&0x7FFF == 0x7C00 }},
@@ -97,7 +97,7 @@ func (s fmtSpec) value(code uint32) (v float64, nan bool) {
 // the library from the layout FORMAT.md states: lowest element in the lowest
 // bits, elements back to back (F4: two per byte, low nibble first; F6: four
 // per three bytes, little-endian across the 24 bits).
-func pack(d DType, codes []uint32) []byte {
+func packCodes(d DType, codes []uint32) []byte {
 	var out []byte
 	switch d.BitSize() {
 	case 4, 6:
@@ -124,7 +124,7 @@ func pack(d DType, codes []uint32) []byte {
 }
 
 func allCodes(d DType) []uint32 {
-	n := 1 << specs[d].bits()
+	n := 1 << fmtSpecs[d].bits()
 	codes := make([]uint32, n)
 	for i := range codes {
 		codes[i] = uint32(i)
@@ -132,7 +132,7 @@ func allCodes(d DType) []uint32 {
 	return codes
 }
 
-func mustTensor(t *testing.T, d DType, n int, data []byte) Tensor {
+func codesTensor(t *testing.T, d DType, n int, data []byte) Tensor {
 	t.Helper()
 	tt, err := NewTensor(d, []int{n}, data)
 	if err != nil {
@@ -141,7 +141,7 @@ func mustTensor(t *testing.T, d DType, n int, data []byte) Tensor {
 	return tt
 }
 
-func sameFloat(got, want float64) bool {
+func sameValue(got, want float64) bool {
 	if math.IsNaN(want) {
 		return math.IsNaN(got)
 	}
@@ -152,7 +152,7 @@ func sameFloat(got, want float64) bool {
 // every position of the F4 and F6 packings, with ToFloat32 and ToFloat64,
 // and compares with the value from the format's definition.
 func TestDecodeEveryCode(t *testing.T) {
-	for d, s := range specs {
+	for d, s := range fmtSpecs {
 		t.Run(d.String(), func(t *testing.T) {
 			codes := allCodes(d)
 			if w := d.BitSize(); w < 8 {
@@ -170,7 +170,7 @@ func TestDecodeEveryCode(t *testing.T) {
 				}
 				codes = rot
 			}
-			tt := mustTensor(t, d, len(codes), pack(d, codes))
+			tt := codesTensor(t, d, len(codes), packCodes(d, codes))
 			f32, err := ToFloat32(tt)
 			if err != nil {
 				t.Fatal(err)
@@ -181,7 +181,7 @@ func TestDecodeEveryCode(t *testing.T) {
 			}
 			for i, c := range codes {
 				want, nan := s.value(c)
-				if !sameFloat(float64(f32[i]), want) || !sameFloat(f64[i], want) {
+				if !sameValue(float64(f32[i]), want) || !sameValue(f64[i], want) {
 					t.Fatalf("code %#x (element %d): ToFloat32 %v, ToFloat64 %v, want %v", c, i, f32[i], f64[i], want)
 				}
 				if nan && s.signed && s.negZero { // one NaN per sign: the sign survives
@@ -224,11 +224,11 @@ func TestDecodeKnownValues(t *testing.T) {
 		case F6E2M3, F6E3M2:
 			n, codes = 4, []uint32{c.code, 0, 0, 0}
 		}
-		got, err := ToFloat32(mustTensor(t, c.d, n, pack(c.d, codes)))
+		got, err := ToFloat32(codesTensor(t, c.d, n, packCodes(c.d, codes)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sameFloat(float64(got[0]), c.want) {
+		if !sameValue(float64(got[0]), c.want) {
 			t.Errorf("%v code %#x = %v, want %v", c.d, c.code, got[0], c.want)
 		}
 	}
@@ -237,12 +237,12 @@ func TestDecodeKnownValues(t *testing.T) {
 // TestPackedLayout checks the bit order of F4 and F6 on hand-made bytes.
 func TestPackedLayout(t *testing.T) {
 	// F4: 0x21 holds code 1 (0.5) in the low nibble, code 2 (1.0) in the high.
-	got, err := ToFloat32(mustTensor(t, F4, 2, []byte{0x21}))
+	got, err := ToFloat32(codesTensor(t, F4, 2, []byte{0x21}))
 	if err != nil || !slices.Equal(got, []float32{0.5, 1}) {
 		t.Errorf("F4 0x21 = %v, %v; want [0.5 1]", got, err)
 	}
 	// F6_E2M3: codes 1, 2, 3, 4 give 1 | 2<<6 | 3<<12 | 4<<18 = 0x103081.
-	got, err = ToFloat32(mustTensor(t, F6E2M3, 4, []byte{0x81, 0x30, 0x10}))
+	got, err = ToFloat32(codesTensor(t, F6E2M3, 4, []byte{0x81, 0x30, 0x10}))
 	if err != nil || !slices.Equal(got, []float32{0.125, 0.25, 0.375, 0.5}) {
 		t.Errorf("F6_E2M3 81 30 10 = %v, %v; want [0.125 0.25 0.375 0.5]", got, err)
 	}
@@ -262,13 +262,13 @@ func TestPackedLayout(t *testing.T) {
 // TestDecodeF16MatchesX448 checks all 65536 F16 codes against
 // github.com/x448/float16, a second, independent decoder.
 func TestDecodeF16MatchesX448(t *testing.T) {
-	got, err := ToFloat32(mustTensor(t, F16, 1<<16, pack(F16, allCodes(F16))))
+	got, err := ToFloat32(codesTensor(t, F16, 1<<16, packCodes(F16, allCodes(F16))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for c := range 1 << 16 {
 		want := float16.Frombits(uint16(c)).Float32()
-		if !sameFloat(float64(got[c]), float64(want)) {
+		if !sameValue(float64(got[c]), float64(want)) {
 			t.Fatalf("F16 %#04x: %v, x448 says %v", c, got[c], want)
 		}
 		if math.IsNaN(float64(want)) && math.Float32bits(got[c])&0x803FFFFF != math.Float32bits(want)&0x803FFFFF {
@@ -305,7 +305,7 @@ func encodeBoth(t *testing.T, d DType, vals []float64) ([]byte, error) {
 
 // unpack reads the codes of d back from bytes, independently of the
 // library, for the encoding tests.
-func unpack(d DType, data []byte, n int) []uint32 {
+func unpackCodes(d DType, data []byte, n int) []uint32 {
 	out := make([]uint32, n)
 	switch w := d.BitSize(); w {
 	case 4, 6:
@@ -338,7 +338,7 @@ func padTo4(vals []float64) []float64 {
 // TestEncodeRoundTrip encodes the value of every code and expects the code
 // back (NaN codes: a NaN code).
 func TestEncodeRoundTrip(t *testing.T) {
-	for d, s := range specs {
+	for d, s := range fmtSpecs {
 		t.Run(d.String(), func(t *testing.T) {
 			codes := allCodes(d)
 			vals := make([]float64, len(codes))
@@ -349,7 +349,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := unpack(d, data, len(codes))
+			got := unpackCodes(d, data, len(codes))
 			for i, c := range codes {
 				if s.isNaN != nil && s.isNaN(c) {
 					if !s.isNaN(got[i]) {
@@ -374,7 +374,7 @@ type ladder struct {
 }
 
 func ladderOf(d DType) ladder {
-	s := specs[d]
+	s := fmtSpecs[d]
 	var l ladder
 	for c := range uint32(1) << s.bits() {
 		if s.signed && c>>(s.e+s.m)&1 == 1 {
@@ -411,7 +411,7 @@ func (b byVal) Swap(i, j int) {
 // on the ladder with exact arithmetic, or ok false where FromFloat32 must
 // fail.
 func (l ladder) want(d DType, x float64) (code uint32, nan, ok bool) {
-	s := specs[d]
+	s := fmtSpecs[d]
 	sign := uint32(0)
 	if math.Signbit(x) && s.signed {
 		sign = 1 << (s.e + s.m)
@@ -527,11 +527,11 @@ func checkEncode(t *testing.T, d DType, l ladder, xs []float64) {
 			}
 			continue
 		}
-		ca := unpack(d, a.Data(), len(chunk))
-		cb := unpack(d, b.Data(), len(chunk))
+		ca := unpackCodes(d, a.Data(), len(chunk))
+		cb := unpackCodes(d, b.Data(), len(chunk))
 		for i, x := range chunk {
 			want, nan, _ := l.want(d, x)
-			s := specs[d]
+			s := fmtSpecs[d]
 			for _, got := range []uint32{ca[i], cb[i]} {
 				if nan && (d == F16 || d == BF16) {
 					if !s.isNaN(got) || got&(1<<15) != want {
@@ -552,7 +552,7 @@ func checkEncode(t *testing.T, d DType, l ladder, xs []float64) {
 // for both signs, including the step from the largest finite value to the
 // overflow.
 func TestEncodeMidpoints(t *testing.T) {
-	for d := range specs {
+	for d := range fmtSpecs {
 		t.Run(d.String(), func(t *testing.T) {
 			l := ladderOf(d)
 			var xs []float64
@@ -583,7 +583,7 @@ func TestEncodeSpecialValues(t *testing.T) {
 		448, 464, 464.00003, 480, 500, 1e9, 240, 248, 256, 57344, 61440, 65504, 65519.996, 65520, 65536,
 		6, 7, 8, 7.5, 7.75, 28, 30, 32, 0x1p-9, 0x1p-10, 0x1.8p-10, 0x1p-17, 0x1p-18, 0x1.0000002p-18,
 		3.3895314e38, 3.3961776e38}
-	for d := range specs {
+	for d := range fmtSpecs {
 		l := ladderOf(d)
 		checkEncode(t, d, l, xs)
 		checkEncode(t, d, l, func() []float64 {
@@ -645,7 +645,7 @@ func TestEncodeDocumentedRules(t *testing.T) {
 			t.Errorf("%v(%v): %v", c.d, c.in, err)
 			continue
 		}
-		if got := unpack(c.d, tt.Data(), n)[0]; got != c.want {
+		if got := unpackCodes(c.d, tt.Data(), n)[0]; got != c.want {
 			t.Errorf("%v(%v) = %#x, want %#x", c.d, c.in, got, c.want)
 		}
 	}
@@ -655,7 +655,7 @@ func TestEncodeDocumentedRules(t *testing.T) {
 // format's range with the ladder search.
 func TestEncodeRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for d := range specs {
+	for d := range fmtSpecs {
 		l := ladderOf(d)
 		lo := math.Logb(l.vals[1]) - 3
 		hi := math.Logb(l.vals[len(l.vals)-1]) + 2
@@ -696,20 +696,20 @@ func TestEncodeFloat64NoDoubleRounding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := unpack(c.d, tt.Data(), n)[0]; got != c.want {
+		if got := unpackCodes(c.d, tt.Data(), n)[0]; got != c.want {
 			t.Errorf("FromFloat64(%v, %v) = %#x, want %#x", c.d, c.x, got, c.want)
 		}
-		conv, err := Convert(mustF64(t, vals), c.d)
+		conv, err := Convert(cvF64(t, vals), c.d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := unpack(c.d, conv.Data(), n)[0]; got != c.want {
+		if got := unpackCodes(c.d, conv.Data(), n)[0]; got != c.want {
 			t.Errorf("Convert(F64 %v, %v) = %#x, want %#x", c.x, c.d, got, c.want)
 		}
 	}
 }
 
-func mustF64(t *testing.T, vals []float64) Tensor {
+func cvF64(t *testing.T, vals []float64) Tensor {
 	t.Helper()
 	tt, err := FromFloat64(F64, []int{len(vals)}, vals)
 	if err != nil {
@@ -775,12 +775,12 @@ func TestTorchCasts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := unpack(d, tt.Data(), count)
+		got := unpackCodes(d, tt.Data(), count)
 		mismatches := 0
 		for i, x := range in {
 			w := uint32(want[j][i])
-			if math.IsNaN(float64(x)) || specs[d].isNaN(w) {
-				if !specs[d].isNaN(got[i]) || !specs[d].isNaN(w) {
+			if math.IsNaN(float64(x)) || fmtSpecs[d].isNaN(w) {
+				if !fmtSpecs[d].isNaN(got[i]) || !fmtSpecs[d].isNaN(w) {
 					t.Errorf("%s(%#08x): got %#x, torch %#x: want both NaN", col, math.Float32bits(x), got[i], w)
 					mismatches++
 				}
@@ -878,7 +878,7 @@ func TestIntegers(t *testing.T) {
 		t.Errorf("BOOL: % x, %v", b.Data(), err)
 	}
 	// BOOL decodes any nonzero byte as 1.
-	bt := mustTensor(t, BOOL, 3, []byte{0, 1, 7})
+	bt := codesTensor(t, BOOL, 3, []byte{0, 1, 7})
 	if got, _ := ToFloat32(bt); !slices.Equal(got, []float32{0, 1, 1}) {
 		t.Errorf("BOOL to float: %v", got)
 	}
@@ -898,7 +898,7 @@ func TestIntegers(t *testing.T) {
 		{U64, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F}, []int64{math.MaxInt64}},
 		{BOOL, []byte{0, 2}, []int64{0, 1}},
 	} {
-		got, err := ToInt64(mustTensor(t, c.d, len(c.want), c.data))
+		got, err := ToInt64(codesTensor(t, c.d, len(c.want), c.data))
 		if err != nil || !slices.Equal(got, c.want) {
 			t.Errorf("ToInt64(%v % x) = %v, %v; want %v", c.d, c.data, got, err, c.want)
 		}
@@ -910,10 +910,10 @@ func TestIntegers(t *testing.T) {
 			t.Errorf("FromInt64(%v, %v) = % x, want % x", c.d, c.want, back.Data(), c.data)
 		}
 	}
-	if _, err := ToInt64(mustTensor(t, U64, 1, []byte{0, 0, 0, 0, 0, 0, 0, 0x80})); !errors.Is(err, ErrUnrepresentable) {
+	if _, err := ToInt64(codesTensor(t, U64, 1, []byte{0, 0, 0, 0, 0, 0, 0, 0x80})); !errors.Is(err, ErrUnrepresentable) {
 		t.Errorf("ToInt64(U64 2^63): %v", err)
 	}
-	if _, err := ToInt64(mustTensor(t, F32, 1, make([]byte, 4))); !errors.Is(err, ErrInvalidTensorInfo) {
+	if _, err := ToInt64(codesTensor(t, F32, 1, make([]byte, 4))); !errors.Is(err, ErrInvalidTensorInfo) {
 		t.Errorf("ToInt64(F32): %v", err)
 	}
 	for _, c := range []struct {
@@ -1065,7 +1065,7 @@ func TestConvert(t *testing.T) {
 	}
 	// Integer sources to floats, exactly: I32 beyond 2^24 goes through float64.
 	it, _ := FromValues([]int{2}, []int32{1<<24 + 1, -(1<<30 + 1)})
-	if f, _ := Convert(it, F64); !slices.Equal(mustValues[float64](t, f), []float64{1<<24 + 1, -(1<<30 + 1)}) {
+	if f, _ := Convert(it, F64); !slices.Equal(cvValues[float64](t, f), []float64{1<<24 + 1, -(1<<30 + 1)}) {
 		t.Errorf("I32 -> F64 not exact")
 	}
 	if f, _ := ToFloat64(it); !slices.Equal(f, []float64{1<<24 + 1, -(1<<30 + 1)}) {
@@ -1073,7 +1073,7 @@ func TestConvert(t *testing.T) {
 	}
 }
 
-func mustValues[T Element](t *testing.T, tt Tensor) []T {
+func cvValues[T Element](t *testing.T, tt Tensor) []T {
 	t.Helper()
 	v, err := Values[T](tt)
 	if err != nil {
@@ -1109,7 +1109,7 @@ func TestViewsAndCopies(t *testing.T) {
 	// A misaligned F32 tensor decodes to a copy, correctly.
 	buf := make([]byte, 17)
 	copy(buf[1:], own.Data())
-	mis := mustTensor(t, F32, 4, buf[1:])
+	mis := codesTensor(t, F32, 4, buf[1:])
 	if got, _ := ToFloat32(mis); !slices.Equal(got, []float32{10, 20, 3, 4}) && !slices.Equal(got, []float32{1, 2, 3, 4}) {
 		t.Errorf("misaligned: %v", got)
 	}
@@ -1118,7 +1118,7 @@ func TestViewsAndCopies(t *testing.T) {
 	for i := range 9 {
 		binary.LittleEndian.PutUint16(b16[1+2*i:], BFloat16FromFloat32(float32(i)).Bits())
 	}
-	if got, _ := ToFloat32(mustTensor(t, BF16, 9, b16[1:])); !slices.Equal(got, []float32{0, 1, 2, 3, 4, 5, 6, 7, 8}) {
+	if got, _ := ToFloat32(codesTensor(t, BF16, 9, b16[1:])); !slices.Equal(got, []float32{0, 1, 2, 3, 4, 5, 6, 7, 8}) {
 		t.Errorf("misaligned BF16: %v", got)
 	}
 	// Wrong counts and shapes.
@@ -1136,16 +1136,16 @@ func TestViewsAndCopies(t *testing.T) {
 	}
 	// Scalars and empty tensors.
 	s, err := FromFloat32(BF16, nil, []float32{1.5})
-	if err != nil || s.Rank() != 0 || !slices.Equal(mustF32(t, s), []float32{1.5}) {
+	if err != nil || s.Rank() != 0 || !slices.Equal(cvF32(t, s), []float32{1.5}) {
 		t.Errorf("scalar: %v %v", s, err)
 	}
 	e, err := FromFloat32(F8E4M3, []int{0, 3}, nil)
-	if err != nil || len(e.Data()) != 0 || len(mustF32(t, e)) != 0 {
+	if err != nil || len(e.Data()) != 0 || len(cvF32(t, e)) != 0 {
 		t.Errorf("empty: %v %v", e, err)
 	}
 }
 
-func mustF32(t *testing.T, tt Tensor) []float32 {
+func cvF32(t *testing.T, tt Tensor) []float32 {
 	t.Helper()
 	v, err := ToFloat32(tt)
 	if err != nil {
@@ -1170,11 +1170,11 @@ func TestAppendReuse(t *testing.T) {
 		t.Errorf("AppendFloat32 into capacity: %v allocs, len %d", allocs, len(buf))
 	}
 	pre := []float32{7}
-	out, err := AppendFloat32(pre, mustTensor(t, F8E4M3, 2, []byte{0x38, 0x40}))
+	out, err := AppendFloat32(pre, codesTensor(t, F8E4M3, 2, []byte{0x38, 0x40}))
 	if err != nil || !slices.Equal(out, []float32{7, 1, 2}) {
 		t.Errorf("AppendFloat32 = %v, %v", out, err)
 	}
-	out64, err := AppendFloat64([]float64{7}, mustTensor(t, F8E5M2, 2, []byte{0x3C, 0x40}))
+	out64, err := AppendFloat64([]float64{7}, codesTensor(t, F8E5M2, 2, []byte{0x3C, 0x40}))
 	if err != nil || !slices.Equal(out64, []float64{7, 1, 2}) {
 		t.Errorf("AppendFloat64 = %v, %v", out64, err)
 	}
