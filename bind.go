@@ -127,10 +127,10 @@ func (o UnmarshalOptions) Unmarshal(f *File, v any) (missing, unexpected []strin
 	be := &BindError{}
 	used := make(map[string]bool, len(w.leaves))
 	loaded := map[string]reflect.Value{} // tensor name -> the field that holds it
-	var tied []*bindLeaf
+	var absent []*bindLeaf               // missing, unless tied to a tensor of the file
 	for _, l := range w.leaves {
 		if _, ok := f.h.index[l.name]; !ok {
-			tied = append(tied, l)
+			absent = append(absent, l)
 			continue
 		}
 		used[l.name] = true
@@ -141,7 +141,7 @@ func (o UnmarshalOptions) Unmarshal(f *File, v any) (missing, unexpected []strin
 		loaded[l.name] = l.v
 	}
 	meta := f.h.metadata
-	for _, l := range tied {
+	for _, l := range absent {
 		src, ok := meta[l.name]
 		if _, exists := f.h.index[src]; !ok || !exists {
 			missing = append(missing, l.name)
@@ -211,7 +211,8 @@ func Marshal(v any) (map[string]Tensor, map[string]string, error) {
 		ptr   uintptr
 		n     int
 		typ   reflect.Type
-		dtype DType
+		dtype DType // the tensor's
+		to    DType // the dtype option's
 		shape string
 	}
 	groups := map[identity][]*bindLeaf{}
@@ -232,7 +233,7 @@ func Marshal(v any) (map[string]Tensor, map[string]string, error) {
 		if l.v.Type() == tensorRType {
 			mem = reflect.ValueOf(t.data)
 		}
-		id := identity{mem.Pointer(), mem.Len(), l.v.Type(), t.dtype, fmt.Sprint(t.shape)}
+		id := identity{mem.Pointer(), mem.Len(), l.v.Type(), t.dtype, l.dtype, fmt.Sprint(t.shape)}
 		if _, seen := groups[id]; !seen {
 			order = append(order, id)
 		}

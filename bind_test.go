@@ -381,6 +381,17 @@ func TestMarshal(t *testing.T) {
 	check("empty", F32, []int{0})
 	check("scale", F16, []int{1, 2})
 
+	// The same slice under two dtype options is two tensors, not a tie.
+	shared := []float32{1, 2}
+	two, meta2, err := Marshal(struct {
+		A []float32 `safetensors:"a,dtype=BF16"`
+		B []float32 `safetensors:"b,dtype=F16"`
+		C []float32 `safetensors:"c,dtype=F16"`
+	}{shared, shared, shared})
+	if err != nil || len(two) != 2 || two["a"].DType() != BF16 || two["b"].DType() != F16 || meta2["c"] != "b" {
+		t.Errorf("dtype options and ties: %v %v %v", two, meta2, err)
+	}
+
 	// Errors.
 	bad := []struct {
 		v    any

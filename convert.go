@@ -14,7 +14,8 @@ import (
 )
 
 // ErrUnrepresentable is wrapped by the errors of [FromFloat32],
-// [FromFloat64], [FromInt64], [Convert], [ToInt64] and [Marshal] when a
+// [FromFloat64], [FromInt64], [AppendEncoded], [Convert], [ToInt64],
+// [Unmarshal] and [Marshal] when a
 // value has no encoding in the target dtype under that dtype's rule (see
 // [FromFloat32]): a NaN or an infinity for F4 and F6, a negative number for
 // F8_E8M0, a NaN or an out-of-range number for an integer dtype. The error
@@ -36,6 +37,13 @@ var ErrUnrepresentable = errors.New("safetensors: value not representable in dty
 // (which for a tensor of [Open] is read-only memory). Otherwise it is a new
 // slice that the caller owns. [AppendFloat32] decodes into a caller's
 // buffer instead.
+//
+// F4 and F6 are unpacked as FORMAT.md lays them out, lowest element in the
+// lowest bits: an F4 byte holds element 2k in its low nibble and 2k+1 in
+// its high nibble; three F6 bytes b0 b1 b2 form the 24-bit little-endian
+// word b0 | b1<<8 | b2<<16, which holds element 4k in bits 0-5, 4k+1 in
+// bits 6-11, 4k+2 in bits 12-17 and 4k+3 in bits 18-23. Within an element
+// the sign is the top bit, then the exponent, then the mantissa.
 //
 // C64 has no float32 form: use [ToComplex64]. The error wraps
 // [ErrInvalidTensorInfo]. ToFloat32 does not modify t and is safe for
@@ -354,7 +362,7 @@ func newOutput(dtype DType, shape []int, count int) (Tensor, error) {
 		return Tensor{}, err
 	}
 	size, _ := byteSize(dtype, shape) // checked by checkCount
-	return NewTensor(dtype, shape, make([]byte, size))
+	return Tensor{dtype: dtype, shape: slices.Clone(shape), data: make([]byte, size)}, nil
 }
 
 // checkCount checks dtype and shape as [NewTensor] does, and that the shape

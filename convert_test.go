@@ -962,7 +962,11 @@ func TestLargeIntegersRoundOnce(t *testing.T) {
 			t.Fatalf("%v: FromInt64 and Convert differ", d)
 		}
 		got, _ := ToFloat32(viaFrom)
+		direct, _ := ToFloat32(i64) // ToFloat32 of the I64 tensor itself
 		for i, v := range vals {
+			if direct[i] != f32[i] {
+				t.Fatalf("ToFloat32(I64 %d) = %v, want %v", v, direct[i], f32[i])
+			}
 			want := f32[i]
 			if d == BF16 {
 				want = math.Float32frombits(uint32(bf[i]) << 16)
@@ -1059,6 +1063,16 @@ func TestConvert(t *testing.T) {
 	}
 	if z, err := ToComplex64(src); err != nil || z[7] != complex(vals[7], 0) {
 		t.Errorf("ToComplex64(F32) = %v, %v", z[7], err)
+	}
+	// The zero Tensor has no dtype: an error, not a panic.
+	if _, err := ToFloat32(Tensor{}); !errors.Is(err, ErrInvalidTensorInfo) {
+		t.Errorf("ToFloat32(Tensor{}): %v", err)
+	}
+	if _, err := ToFloat64(Tensor{}); !errors.Is(err, ErrInvalidTensorInfo) {
+		t.Errorf("ToFloat64(Tensor{}): %v", err)
+	}
+	if _, err := Convert(Tensor{}, F16); !errors.Is(err, ErrInvalidTensorInfo) {
+		t.Errorf("Convert(Tensor{}): %v", err)
 	}
 	if _, err := Convert(src, DType(0)); !errors.Is(err, ErrInvalidTensorInfo) {
 		t.Errorf("Convert to DType(0): %v", err)
