@@ -266,7 +266,7 @@ func Marshal(v any) (map[string]Tensor, map[string]string, error) {
 		}
 		c, err := Convert(t, l.dtype)
 		if err != nil {
-			return nil, nil, fmt.Errorf("safetensors: field %s (tensor %q): %w", l.path, l.name, err)
+			return nil, nil, l.marshalErr(err)
 		}
 		tensors[l.name] = c
 	}
@@ -334,21 +334,41 @@ type bindWalker struct {
 	leaves   []*bindLeaf
 }
 
-var (
-	tensorRType   = reflect.TypeFor[Tensor]()
-	elementRTypes = map[reflect.Type]bool{}
-)
+var tensorRType = reflect.TypeFor[Tensor]()
+
+// leafTypes holds, for each []T field type, how to load it from a tensor and
+// how to make a tensor of it.
+var leafTypes = map[reflect.Type]leafOps{}
+
+type leafOps struct {
+	load   func(field reflect.Value, t Tensor) error              // field is addressable
+	tensor func(field reflect.Value, shape []int) (Tensor, error) // a tensor over the slice
+}
+
+func registerLeaf[T Element]() {
+	leafTypes[reflect.TypeFor[[]T]()] = leafOps{
+		load: func(field reflect.Value, t Tensor) error { return fillBound(field.Addr().Interface().(*[]T), t) },
+		tensor: func(field reflect.Value, shape []int) (Tensor, error) {
+			return FromValues(shape, field.Interface().([]T))
+		},
+	}
+}
 
 func init() {
-	for _, t := range []reflect.Type{
-		reflect.TypeFor[bool](), reflect.TypeFor[uint8](), reflect.TypeFor[int8](),
-		reflect.TypeFor[uint16](), reflect.TypeFor[int16](), reflect.TypeFor[uint32](),
-		reflect.TypeFor[int32](), reflect.TypeFor[uint64](), reflect.TypeFor[int64](),
-		reflect.TypeFor[float32](), reflect.TypeFor[float64](), reflect.TypeFor[complex64](),
-		reflect.TypeFor[float16.Float16](), reflect.TypeFor[BFloat16](),
-	} {
-		elementRTypes[t] = true
-	}
+	registerLeaf[bool]()
+	registerLeaf[uint8]()
+	registerLeaf[int8]()
+	registerLeaf[uint16]()
+	registerLeaf[int16]()
+	registerLeaf[uint32]()
+	registerLeaf[int32]()
+	registerLeaf[uint64]()
+	registerLeaf[int64]()
+	registerLeaf[float32]()
+	registerLeaf[float64]()
+	registerLeaf[complex64]()
+	registerLeaf[float16.Float16]()
+	registerLeaf[BFloat16]()
 }
 
 // bindKind classifies a field type.
@@ -366,7 +386,7 @@ func classifyBind(t reflect.Type) bindKind {
 	switch {
 	case t == tensorRType:
 		return bindLeafKind
-	case t.Kind() == reflect.Slice && elementRTypes[t.Elem()]:
+	case leafTypes[t].load != nil:
 		return bindLeafKind
 	case t.Kind() == reflect.Struct:
 		return bindStruct
@@ -506,6 +526,11 @@ func (l *bindLeaf) fieldErr(tensor string, err error) error {
 	return fmt.Errorf("field %s (tensor %q): %w", l.path, tensor, err)
 }
 
+// marshalErr is fieldErr for Marshal's errors, which stand alone.
+func (l *bindLeaf) marshalErr(err error) error {
+	return fmt.Errorf("safetensors: %w", l.fieldErr(l.name, err))
+}
+
 // shapeOK reports whether shape matches the tag's shape, if any.
 func (l *bindLeaf) shapeOK(shape []int) bool {
 	if l.shape == nil {
@@ -531,54 +556,11 @@ func (l *bindLeaf) load(f *File, src string) error {
 	if !l.shapeOK(t.shape) {
 		return l.fieldErr(src, fmt.Errorf("%w: shape %v, the tag wants %s", ErrInvalidTensorInfo, t.shape, tagShapeString(l.shape)))
 	}
-	switch p := l.v.Addr().Interface().(type) {
-	case *Tensor:
-		*p = t
-	case *[]float32:
-		dst := *p
-		if len(dst) != t.NumElements() {
-			dst = nil
-		}
-		dst, err = AppendFloat32(dst[:0], t)
-		if err == nil {
-			*p = dst
-		}
-	case *[]float64:
-		dst := *p
-		if len(dst) != t.NumElements() {
-			dst = nil
-		}
-		dst, err = AppendFloat64(dst[:0], t)
-		if err == nil {
-			*p = dst
-		}
-	case *[]float16.Float16:
-		err = fillBound(p, t)
-	case *[]BFloat16:
-		err = fillBound(p, t)
-	case *[]bool:
-		err = fillBound(p, t)
-	case *[]uint8:
-		err = fillBound(p, t)
-	case *[]int8:
-		err = fillBound(p, t)
-	case *[]uint16:
-		err = fillBound(p, t)
-	case *[]int16:
-		err = fillBound(p, t)
-	case *[]uint32:
-		err = fillBound(p, t)
-	case *[]int32:
-		err = fillBound(p, t)
-	case *[]uint64:
-		err = fillBound(p, t)
-	case *[]int64:
-		err = fillBound(p, t)
-	case *[]complex64:
-		err = fillBound(p, t)
-	default:
-		err = fmt.Errorf("unsupported field type %v", l.v.Type()) // unreachable: classify admits only the above
+	if l.v.Type() == tensorRType {
+		l.v.Set(reflect.ValueOf(t))
+		return nil
 	}
+	err = leafTypes[l.v.Type()].load(l.v, t)
 	if err != nil {
 		return l.fieldErr(src, err)
 	}
@@ -589,6 +571,12 @@ func (l *bindLeaf) load(f *File, src string) error {
 // not alias t: the existing slice when it has the right length, else a new
 // one.
 func fillBound[T Element](p *[]T, t Tensor) error {
+	switch p := any(p).(type) {
+	case *[]float32: // decode straight into the slice
+		return appendInto(p, t, AppendFloat32)
+	case *[]float64:
+		return appendInto(p, t, AppendFloat64)
+	}
 	owned := false
 	if d := DTypeOf[T](); t.dtype != d {
 		c, err := Convert(t, d)
@@ -613,15 +601,29 @@ func fillBound[T Element](p *[]T, t Tensor) error {
 	return nil
 }
 
+// appendInto decodes t into *p with an Append function, reusing *p when it
+// has the right length.
+func appendInto[N float32 | float64](p *[]N, t Tensor, appendFn func([]N, Tensor) ([]N, error)) error {
+	dst := *p
+	if len(dst) != t.NumElements() {
+		dst = nil
+	}
+	dst, err := appendFn(dst[:0], t)
+	if err != nil {
+		return err
+	}
+	*p = dst
+	return nil
+}
+
 // tensor builds the leaf's tensor for Marshal (before any dtype option).
 func (l *bindLeaf) tensor() (Tensor, error) {
 	if t, ok := l.v.Interface().(Tensor); ok {
 		if !t.dtype.Valid() {
-			return Tensor{}, fmt.Errorf("safetensors: field %s (tensor %q): zero Tensor", l.path, l.name)
+			return Tensor{}, l.marshalErr(fmt.Errorf("%w: zero Tensor", ErrInvalidTensorInfo))
 		}
 		if !l.shapeOK(t.shape) {
-			return Tensor{}, fmt.Errorf("safetensors: field %s (tensor %q): %w: shape %v, the tag wants %s",
-				l.path, l.name, ErrInvalidTensorInfo, t.shape, tagShapeString(l.shape))
+			return Tensor{}, l.marshalErr(fmt.Errorf("%w: shape %v, the tag wants %s", ErrInvalidTensorInfo, t.shape, tagShapeString(l.shape)))
 		}
 		return t, nil
 	}
@@ -630,45 +632,12 @@ func (l *bindLeaf) tensor() (Tensor, error) {
 	if l.shape != nil {
 		var err error
 		if shape, err = resolveTagShape(l.shape, n); err != nil {
-			return Tensor{}, fmt.Errorf("safetensors: field %s (tensor %q): %w", l.path, l.name, err)
+			return Tensor{}, l.marshalErr(err)
 		}
 	}
-	var t Tensor
-	var err error
-	switch s := l.v.Interface().(type) {
-	case []float32:
-		t, err = FromValues(shape, s)
-	case []float64:
-		t, err = FromValues(shape, s)
-	case []float16.Float16:
-		t, err = FromValues(shape, s)
-	case []BFloat16:
-		t, err = FromValues(shape, s)
-	case []bool:
-		t, err = FromValues(shape, s)
-	case []uint8:
-		t, err = FromValues(shape, s)
-	case []int8:
-		t, err = FromValues(shape, s)
-	case []uint16:
-		t, err = FromValues(shape, s)
-	case []int16:
-		t, err = FromValues(shape, s)
-	case []uint32:
-		t, err = FromValues(shape, s)
-	case []int32:
-		t, err = FromValues(shape, s)
-	case []uint64:
-		t, err = FromValues(shape, s)
-	case []int64:
-		t, err = FromValues(shape, s)
-	case []complex64:
-		t, err = FromValues(shape, s)
-	default:
-		err = fmt.Errorf("unsupported field type %v", l.v.Type()) // unreachable
-	}
+	t, err := leafTypes[l.v.Type()].tensor(l.v, shape)
 	if err != nil {
-		return Tensor{}, fmt.Errorf("safetensors: field %s (tensor %q): %w", l.path, l.name, err)
+		return Tensor{}, l.marshalErr(err)
 	}
 	return t, nil
 }

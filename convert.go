@@ -251,7 +251,7 @@ func FromValues[T Element](shape []int, values []T) (Tensor, error) {
 	if err := checkCount(dtype, shape, len(values)); err != nil {
 		return Tensor{}, err
 	}
-	data, ok := viewBytes(values)
+	data, ok := byteview.Bytes(values)
 	if !ok {
 		data = encodeValues(values)
 	}
@@ -776,41 +776,6 @@ func encodeInt64(dst []byte, d DType, src []int64) error {
 		}
 	}
 	return nil
-}
-
-// viewBytes returns the memory of s as bytes when the build allows views.
-func viewBytes[T Element](s []T) ([]byte, bool) {
-	switch v := any(s).(type) {
-	case []float16.Float16:
-		return byteview.Bytes(v)
-	case []BFloat16:
-		return byteview.Bytes(v)
-	case []bool:
-		return byteview.Bytes(v)
-	case []uint8:
-		return v, true
-	case []int8:
-		return byteview.Bytes(v)
-	case []uint16:
-		return byteview.Bytes(v)
-	case []int16:
-		return byteview.Bytes(v)
-	case []uint32:
-		return byteview.Bytes(v)
-	case []int32:
-		return byteview.Bytes(v)
-	case []uint64:
-		return byteview.Bytes(v)
-	case []int64:
-		return byteview.Bytes(v)
-	case []float32:
-		return byteview.Bytes(v)
-	case []float64:
-		return byteview.Bytes(v)
-	case []complex64:
-		return byteview.Bytes(v)
-	}
-	return nil, false
 }
 
 // encodeValues returns the little-endian bytes of s, copied.
