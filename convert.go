@@ -474,26 +474,26 @@ func decode64(dst []float64, d DType, data []byte, odd bool) error {
 			return nil
 		}
 	}
-	if exactIn32(d) {
-		// Decode into the tail of dst viewed as float32 would alias; go
-		// through a small buffer instead.
-		var buf [1024]float32
-		for i := 0; i < len(dst); i += len(buf) {
-			m := min(len(buf), len(dst)-i)
-			bitsPer := d.BitSize()
-			if err := decode32(buf[:m], d, data[i*bitsPer/8:(i+m)*bitsPer/8]); err != nil {
-				return err
-			}
-			for j, v := range buf[:m] {
-				dst[i+j] = float64(v)
-			}
-		}
-		return nil
-	}
-	if d == C64 {
+	switch {
+	case d.IsInteger() || d == BOOL:
+		return decodeInts(dst, d, data) // exact but for 64-bit values beyond 2^53
+	case d == C64:
 		return fmt.Errorf("%w: a C64 tensor has no real values: use ToComplex64", ErrInvalidTensorInfo)
 	}
-	return decodeInts(dst, d, data)
+	// Every other float dtype's values are float32s: decode through a
+	// small float32 buffer and widen.
+	var buf [1024]float32 // a multiple of 4: F4 and F6 chunks fill whole bytes
+	bitsPer := d.BitSize()
+	for i := 0; i < len(dst); i += len(buf) {
+		m := min(len(buf), len(dst)-i)
+		if err := decode32(buf[:m], d, data[i*bitsPer/8:(i+m)*bitsPer/8]); err != nil {
+			return err
+		}
+		for j, v := range buf[:m] {
+			dst[i+j] = float64(v)
+		}
+	}
+	return nil
 }
 
 // roundOdd returns u as a float64 rounded to odd: exact when u fits in 53
