@@ -179,8 +179,9 @@ func (f *Format) Decode(code uint32) float64 {
 }
 
 // Encode returns the code of the value nearest to x, ties to the code with
-// an even mantissa (for E8M0, whose codes are powers of two, ties between
-// 2^k and 2^(k+1) go up, as in PyTorch's cast), applying the format's rules:
+// an even mantissa (for E8M0, whose codes are powers of two, the tie
+// 1.5*2^k goes up to 2^(k+1): ties to even on a significand with no
+// fraction bits, 1 or 2, pick 2), applying the format's rules:
 //
 //   - NaN: the format's NaN, with x's sign where the format has one per
 //     sign; F16 and BF16 keep the payload's top bits and set the quiet bit.
