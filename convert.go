@@ -178,28 +178,14 @@ func ToInt64(t Tensor) ([]int64, error) {
 // A wrong element count, or an invalid dtype or shape, is an error wrapping
 // [ErrInvalidTensorInfo] (or the sentinel of [NewTensor]'s checks).
 func FromFloat32(dtype DType, shape []int, values []float32) (Tensor, error) {
-	t, err := newOutput(dtype, shape, len(values))
-	if err != nil {
-		return Tensor{}, err
-	}
-	if err := encodeFloats(t.data, dtype, values); err != nil {
-		return Tensor{}, err
-	}
-	return t, nil
+	return newEncoded(dtype, shape, values, encodeFloats[float32])
 }
 
 // FromFloat64 is [FromFloat32] for float64 values. Each value is rounded
 // once, directly from float64 to the target (no double rounding through
 // float32), with the same rules.
 func FromFloat64(dtype DType, shape []int, values []float64) (Tensor, error) {
-	t, err := newOutput(dtype, shape, len(values))
-	if err != nil {
-		return Tensor{}, err
-	}
-	if err := encodeFloats(t.data, dtype, values); err != nil {
-		return Tensor{}, err
-	}
-	return t, nil
+	return newEncoded(dtype, shape, values, encodeFloats[float64])
 }
 
 // AppendEncoded appends values, encoded as dtype with the rules of
@@ -230,14 +216,7 @@ func AppendEncoded[F float32 | float64](dst []byte, dtype DType, values []F) ([]
 // [ErrUnrepresentable]); float dtypes round each value once, to nearest
 // even, with the rules of [FromFloat32].
 func FromInt64(dtype DType, shape []int, values []int64) (Tensor, error) {
-	t, err := newOutput(dtype, shape, len(values))
-	if err != nil {
-		return Tensor{}, err
-	}
-	if err := encodeInt64(t.data, dtype, values); err != nil {
-		return Tensor{}, err
-	}
-	return t, nil
+	return newEncoded(dtype, shape, values, encodeInt64)
 }
 
 // FromValues returns a tensor of the dtype of T (see [DTypeOf]) and the
@@ -354,6 +333,19 @@ func convertChunks[N int64 | float32 | float64](out []byte, to DType, t Tensor) 
 		}
 	}
 	return nil
+}
+
+// newEncoded returns a new tensor of dtype and shape holding values,
+// encoded by enc.
+func newEncoded[V any](dtype DType, shape []int, values []V, enc func([]byte, DType, []V) error) (Tensor, error) {
+	t, err := newOutput(dtype, shape, len(values))
+	if err != nil {
+		return Tensor{}, err
+	}
+	if err := enc(t.data, dtype, values); err != nil {
+		return Tensor{}, err
+	}
+	return t, nil
 }
 
 // newOutput allocates a tensor of dtype and shape for count values.

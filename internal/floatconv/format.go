@@ -222,7 +222,13 @@ func (f *Format) Encode(x float64) (code uint32, ok bool) {
 	case b == inf64:
 		return f.overflow(sign)
 	}
-	mag := f.roundMag(b)
+	return f.finish(sign, f.roundMag(b))
+}
+
+// finish returns the code of the rounded magnitude mag with the sign bit
+// sign, applying the rules for overflow (mag beyond the largest finite
+// code) and for FNUZ's missing negative zero.
+func (f *Format) finish(sign, mag uint32) (uint32, bool) {
 	switch {
 	case mag > f.maxMag:
 		if f.Kind == Finite {
@@ -296,16 +302,7 @@ func (f *Format) Encode32(bits uint32) (code uint32, ok bool) {
 		v += 1<<(f.shift32-1) - 1 + (v>>f.shift32)&1
 		mag = v>>f.shift32 + 1<<f.MantBits
 	}
-	switch {
-	case mag > f.maxMag:
-		if f.Kind == Finite {
-			return sign | f.maxMag, true
-		}
-		return f.overflow(sign)
-	case mag == 0 && f.Kind == FNUZ:
-		return 0, true
-	}
-	return sign | mag, true
+	return f.finish(sign, mag)
 }
 
 // overflow returns the code for ±Inf, which is also that of finite
