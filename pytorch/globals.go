@@ -21,6 +21,7 @@ import (
 //	torch.<X>Storage, torch.cuda.<X>Storage      a storage type (for persistent ids)
 //	torch.UntypedStorage, torch.storage.UntypedStorage (and _UntypedStorage)
 //	torch.<dtype>                                a dtype (float32, bfloat16, float8_e4m3fn, ...)
+//	_codecs.encode                               bytes from a str, as protocols 0-2 write bytes (latin-1 only)
 
 type globalKind uint8
 
@@ -35,6 +36,7 @@ const (
 	gSize
 	gStorageType
 	gDType
+	gCodecsEncode
 )
 
 // pyGlobal is an allowed global: a descriptor, never code.
@@ -131,6 +133,7 @@ func init() {
 	allow("torch._utils", "_rebuild_parameter_with_state", gRebuildParameterWithState, nil, false)
 	allow("torch.nn.parameter", "Parameter", gParameter, nil, false)
 	allow("torch", "Size", gSize, nil, false)
+	allow("_codecs", "encode", gCodecsEncode, nil, false)
 	for name, dt := range storageTypes {
 		allow("torch", name, gStorageType, torchDTypes[dt], false)
 		allow("torch.cuda", name, gStorageType, torchDTypes[dt], false) // GPU checkpoints of torch < 1.0
@@ -175,6 +178,24 @@ func call(f any, args pyTuple) (any, error) {
 			return nil, errorf(ErrCorrupt, "%s.%s of a %s, not a tensor", g.module, g.name, pyTypeName(args[0]))
 		}
 		return t, nil
+	case gCodecsEncode:
+		// _codecs.encode(str, "latin1"): how pickle protocols 0-2 store bytes.
+		if len(args) != 2 {
+			return nil, errorf(ErrCorrupt, "_codecs.encode called with %d arguments", len(args))
+		}
+		s, ok1 := args[0].(string)
+		enc, ok2 := args[1].(string)
+		if !ok1 || !ok2 || (enc != "latin1" && enc != "latin-1") {
+			return nil, errorf(ErrUnsupported, "_codecs.encode(%s, %v): only latin1 is supported", pyTypeName(args[0]), args[1])
+		}
+		b := make([]byte, 0, len(s))
+		for _, r := range s {
+			if r > 0xff {
+				return nil, errorf(ErrCorrupt, "_codecs.encode: %U is not latin-1", r)
+			}
+			b = append(b, byte(r))
+		}
+		return pyBytes(b), nil
 	case gSize:
 		if len(args) != 1 {
 			return nil, errorf(ErrCorrupt, "torch.Size called with %d arguments", len(args))
