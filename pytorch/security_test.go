@@ -66,8 +66,8 @@ func TestRefusedBeforeCall(t *testing.T) {
 	for _, p := range []string{
 		"\x80\x02X\x02\x00\x00\x00osX\x02\x00\x00\x00ls\x85R.", // a string
 		"\x80\x02]X\x02\x00\x00\x00ls\x85R.",                   // a list
-		"\x80\x02ctorch\nfloat32\n)R.",                          // a dtype
-		"\x80\x02ctorch\nFloatStorage\n)R.",                     // a storage type
+		"\x80\x02ctorch\nfloat32\n)R.",                         // a dtype
+		"\x80\x02ctorch\nFloatStorage\n)R.",                    // a storage type
 	} {
 		if _, err := unpickle([]byte(p)); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%q: %v, want ErrCorrupt", p, err)
