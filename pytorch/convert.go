@@ -144,7 +144,7 @@ func (o Options) convert(ctx context.Context, c *Checkpoint, dst string) (*Resul
 	if len(c.nonTensors) > 0 {
 		if !o.SkipNonTensors {
 			nt := c.nonTensors[0]
-			return nil, errorf(ErrUnsupported, "entry %q is a %s, not a tensor (%d such entries; Options.SkipNonTensors leaves them out)", nt.Name, nt.Type, len(c.nonTensors))
+			return nil, errorf(ErrUnsupported, "entry %q is not a tensor but a Python %s (%d such entries; Options.SkipNonTensors leaves them out)", nt.Name, nt.Type, len(c.nonTensors))
 		}
 		res.Skipped = slices.Clone(c.nonTensors)
 	}
