@@ -607,7 +607,7 @@ func (c *Checkpoint) WriteTensor(w io.Writer, name string) (int64, error) {
 		return 0, err
 	}
 	cw := &countWriter{w: w}
-	err = c.src.writeTensor(context.Background(), cw, e.t, nil)
+	err = c.src.writeTensor(context.Background(), cw, e.t, nil, nil)
 	return cw.n, err
 }
 
@@ -624,7 +624,7 @@ func (c *Checkpoint) ReadTensor(name string) (safetensors.Tensor, error) {
 		return safetensors.Tensor{}, err
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, e.t.nbytes))
-	if err := c.src.writeTensor(context.Background(), buf, e.t, nil); err != nil {
+	if err := c.src.writeTensor(context.Background(), buf, e.t, nil, nil); err != nil {
 		return safetensors.Tensor{}, err
 	}
 	info := e.info()

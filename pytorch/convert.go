@@ -221,6 +221,7 @@ func (o Options) convert(ctx context.Context, c *Checkpoint, dst string) (*Resul
 		}
 	}
 	var done int64
+	scratch := make([]byte, chunkSize) // one buffer for every tensor, both phases
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	err = writeSafetensors(bw, tensors, metadata, func(i int, w io.Writer) error {
 		e := keep[i]
@@ -228,7 +229,7 @@ func (o Options) convert(ctx context.Context, c *Checkpoint, dst string) (*Resul
 		return c.src.writeTensor(ctx, w, e.t, func(n int64) {
 			done += n
 			report(PhaseWrite, e.name, done)
-		})
+		}, scratch)
 	})
 	if err == nil {
 		err = bw.Flush()
@@ -244,7 +245,7 @@ func (o Options) convert(ctx context.Context, c *Checkpoint, dst string) (*Resul
 		return nil, err
 	}
 	if !o.SkipVerify {
-		if err := verify(ctx, c, tmpName, keep, metadata, report); err != nil {
+		if err := verify(ctx, c, tmpName, keep, metadata, report, scratch); err != nil {
 			return nil, err
 		}
 		res.Verified = true
@@ -265,7 +266,7 @@ func (o Options) convert(ctx context.Context, c *Checkpoint, dst string) (*Resul
 
 // verify reopens the written file with the safetensors reader and compares
 // its metadata, names, dtypes, shapes and bytes with the checkpoint's.
-func verify(ctx context.Context, c *Checkpoint, path string, keep []*entry, metadata map[string]string, report func(Phase, string, int64)) error {
+func verify(ctx context.Context, c *Checkpoint, path string, keep []*entry, metadata map[string]string, report func(Phase, string, int64), scratch []byte) error {
 	f, err := safetensors.Open(path)
 	if err != nil {
 		return fmt.Errorf("%w: reopening the output: %w", ErrVerify, err)
@@ -292,7 +293,7 @@ func verify(ctx context.Context, c *Checkpoint, path string, keep []*entry, meta
 		if err := c.src.writeTensor(ctx, cmp, e.t, func(n int64) {
 			done += n
 			report(PhaseVerify, e.name, done)
-		}); err != nil {
+		}, scratch); err != nil {
 			return err
 		}
 		if cmp.off != len(cmp.want) {

@@ -189,12 +189,15 @@ func readFull(r io.Reader, p []byte, key string) error {
 // A contiguous tensor is streamed through a 1 MiB buffer; any other is read
 // once as the span of storage it covers (at most the storage's size) and
 // gathered. progress, if not nil, is told the bytes written after each write.
-func (s *source) writeTensor(ctx context.Context, w io.Writer, t *tensorRef, progress func(int64)) error {
+//
+// scratch, if at least min(t.nbytes, 1 MiB) long, is used as the buffer
+// instead of a new one.
+func (s *source) writeTensor(ctx context.Context, w io.Writer, t *tensorRef, progress func(int64), scratch []byte) error {
 	if t.numel == 0 {
 		return nil
 	}
 	key := t.storage.rec.key
-	out := newChunker(w, t.nbytes, t.dtype.swap, s.bigEndian, progress)
+	out := newChunker(w, t.nbytes, t.dtype.swap, s.bigEndian, progress, scratch)
 	if t.contiguous() {
 		r, done := s.rangeReader(t.storage, t.first, t.nbytes)
 		for left := t.nbytes; left > 0; {
@@ -233,20 +236,25 @@ func (s *source) writeTensor(ctx context.Context, w io.Writer, t *tensorRef, pro
 		inner *= d
 		k--
 	}
+	// k >= 1 here, since the tensor is not contiguous. The innermost
+	// unmerged dimension k-1 is walked in a tight loop; the ones before it
+	// with an odometer.
 	block := inner * es
-	idx := make([]int64, k)
+	rowLen, rowStep := t.shape[k-1], t.stride[k-1]*es
+	idx := make([]int64, k-1)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		var pos int64
-		for i := 0; i < k; i++ {
-			pos += idx[i] * t.stride[i]
+		for i, j := range idx {
+			pos += j * t.stride[i]
 		}
-		if err := out.write(span[pos*es : pos*es+block]); err != nil {
+		pos *= es
+		if err := out.row(span, pos, rowStep, rowLen, block); err != nil {
 			return err
 		}
-		i := k - 1
+		i := len(idx) - 1
 		for ; i >= 0; i-- {
 			idx[i]++
 			if idx[i] < t.shape[i] {
@@ -272,8 +280,49 @@ type chunker struct {
 	progress func(int64)
 }
 
-func newChunker(w io.Writer, total int64, swap int64, bigEndian bool, progress func(int64)) *chunker {
-	return &chunker{w: w, buf: make([]byte, min(total, chunkSize)), swap: swap, swapping: bigEndian && swap > 1, progress: progress}
+func newChunker(w io.Writer, total int64, swap int64, bigEndian bool, progress func(int64), scratch []byte) *chunker {
+	n := min(total, chunkSize)
+	if int64(len(scratch)) < n {
+		scratch = make([]byte, n)
+	}
+	return &chunker{w: w, buf: scratch[:n], swap: swap, swapping: bigEndian && swap > 1, progress: progress}
+}
+
+// row appends n blocks of block bytes, taken from src every step bytes
+// starting at pos. Blocks are whole elements, so flushing between them
+// keeps every write whole elements too.
+func (c *chunker) row(src []byte, pos, step, n, block int64) error {
+	if block > int64(len(c.buf)) {
+		for j := int64(0); j < n; j++ {
+			if err := c.write(src[pos : pos+block]); err != nil {
+				return err
+			}
+			pos += step
+		}
+		return nil
+	}
+	buf, at := c.buf, int64(c.n)
+	for j := int64(0); j < n; j++ {
+		if at+block > int64(len(buf)) {
+			c.n = int(at)
+			if err := c.flush(); err != nil {
+				return err
+			}
+			at = 0
+		}
+		switch block {
+		case 4:
+			copy(buf[at:at+4:at+4], src[pos:pos+4:pos+4])
+		case 2:
+			buf[at], buf[at+1] = src[pos], src[pos+1]
+		default:
+			copy(buf[at:at+block], src[pos:pos+block])
+		}
+		at += block
+		pos += step
+	}
+	c.n = int(at)
+	return nil
 }
 
 // write appends p, flushing full buffers. The stream is whole elements and

@@ -1,0 +1,225 @@
+package pytorch
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// synthTensor is a float32 tensor for synthetic checkpoints.
+type synthTensor struct {
+	name          string
+	shape, stride []int32
+	numel         int // of its storage
+}
+
+// synthCheckpoint writes a zip checkpoint as torch.save would (protocol 2
+// pickle, stored records), with float32 storages of deterministic bytes.
+func synthCheckpoint(tensors []synthTensor) []byte {
+	var p bytes.Buffer
+	str := func(s string) {
+		p.WriteByte('X')
+		binary.Write(&p, binary.LittleEndian, uint32(len(s)))
+		p.WriteString(s)
+	}
+	num := func(v int32) { p.WriteByte('J'); binary.Write(&p, binary.LittleEndian, v) }
+	tuple := func(v []int32) {
+		p.WriteByte('(')
+		for _, x := range v {
+			num(x)
+		}
+		p.WriteByte('t')
+	}
+	p.WriteString("\x80\x02ccollections\nOrderedDict\n)R(")
+	for i, t := range tensors {
+		str(t.name)
+		p.WriteString("ctorch._utils\n_rebuild_tensor_v2\n((")
+		str("storage")
+		p.WriteString("ctorch\nFloatStorage\n")
+		str(strconv.Itoa(i))
+		str("cpu")
+		num(int32(t.numel))
+		p.WriteString("tQ")
+		num(0)
+		tuple(t.shape)
+		tuple(t.stride)
+		p.WriteString("\x89ccollections\nOrderedDict\n)RtR")
+	}
+	p.WriteString("u.")
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	add := func(name string, data []byte) {
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: "archive/" + name, Method: zip.Store})
+		w.Write(data)
+	}
+	add("data.pkl", p.Bytes())
+	for i, t := range tensors {
+		data := make([]byte, 4*t.numel)
+		for j := range data {
+			data[j] = byte(j*7 + i)
+		}
+		add("data/"+strconv.Itoa(i), data)
+	}
+	add("version", []byte("3\n"))
+	zw.Close()
+	return buf.Bytes()
+}
+
+var benchOnce sync.Once
+var benchPath string
+
+// benchCheckpoint is a 64 MiB checkpoint of 64 contiguous 1024x256 tensors.
+func benchCheckpoint(b *testing.B) string {
+	benchOnce.Do(func() {
+		var ts []synthTensor
+		for i := 0; i < 64; i++ {
+			ts = append(ts, synthTensor{name: "layer." + strconv.Itoa(i), shape: []int32{1024, 256}, stride: []int32{256, 1}, numel: 1 << 18})
+		}
+		dir, _ := os.MkdirTemp("", "bench")
+		benchPath = filepath.Join(dir, "model.bin")
+		os.WriteFile(benchPath, synthCheckpoint(ts), 0o644)
+	})
+	return benchPath
+}
+
+func TestSynthCheckpoint(t *testing.T) {
+	b := synthCheckpoint([]synthTensor{
+		{"a", []int32{2, 3}, []int32{3, 1}, 6},
+		{"t", []int32{3, 2}, []int32{1, 3}, 6},
+	})
+	c, err := NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := c.ReadTensor("a")
+	tr, _ := c.ReadTensor("t")
+	// t is the transpose of storage 1 (bytes j*7+1): element (i, j) is
+	// storage element j*3+i.
+	for i := 0; i < 3; i++ {
+		for j := 0; j < 2; j++ {
+			k := j*3 + i
+			want := []byte{byte(4*k*7 + 1), byte((4*k+1)*7 + 1), byte((4*k+2)*7 + 1), byte((4*k+3)*7 + 1)}
+			if got := tr.Data()[4*(i*2+j) : 4*(i*2+j)+4]; !bytes.Equal(got, want) {
+				t.Errorf("t[%d,%d] = %v, want %v", i, j, got, want)
+			}
+		}
+	}
+	if len(a.Data()) != 24 || a.Data()[5] != 5*7 {
+		t.Errorf("a = %v", a.Data())
+	}
+}
+
+// TestConcurrentReads reads every tensor from many goroutines at once.
+func TestConcurrentReads(t *testing.T) {
+	c, err := Open("testdata/state_dict.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want := map[string][]byte{}
+	for _, info := range c.Tensors() {
+		tensor, err := c.ReadTensor(info.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[info.Name] = tensor.Data()
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name, w := range want {
+				tensor, err := c.ReadTensor(name)
+				if err != nil || !bytes.Equal(tensor.Data(), w) {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkConvert converts a 64 MiB checkpoint (without and with
+// verification); BenchmarkCopyFile copies the same file, the baseline.
+func BenchmarkConvert(b *testing.B) {
+	src := benchCheckpoint(b)
+	dst := filepath.Join(b.TempDir(), "out.safetensors")
+	for _, verify := range []bool{false, true} {
+		name := "noverify"
+		if verify {
+			name = "verify"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(64 << 20)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := (Options{SkipVerify: !verify}).Convert(context.Background(), src, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCopyFile copies the checkpoint to a new file and syncs it:
+// "buffered" through a 1 MiB buffer in user space (what any converter must
+// at least do), "kernel" with io.Copy, which Linux turns into
+// copy_file_range (no bytes enter the process at all).
+func BenchmarkCopyFile(b *testing.B) {
+	src := benchCheckpoint(b)
+	dst := filepath.Join(b.TempDir(), "copy.bin")
+	for _, mode := range []string{"buffered", "kernel"} {
+		b.Run(mode, func(b *testing.B) {
+			b.SetBytes(64 << 20)
+			b.ReportAllocs()
+			buf := make([]byte, 1<<20)
+			for b.Loop() {
+				in, _ := os.Open(src)
+				out, _ := os.Create(dst)
+				var err error
+				if mode == "buffered" {
+					_, err = io.CopyBuffer(struct{ io.Writer }{out}, struct{ io.Reader }{in}, buf)
+				} else {
+					_, err = io.Copy(out, in)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				out.Sync()
+				out.Close()
+				in.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkWriteTensor reads a 4 MiB tensor, contiguous and transposed.
+func BenchmarkWriteTensor(b *testing.B) {
+	data := synthCheckpoint([]synthTensor{
+		{"c", []int32{1024, 1024}, []int32{1024, 1}, 1 << 20},
+		{"t", []int32{1024, 1024}, []int32{1, 1024}, 1 << 20},
+	})
+	c, err := NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"c", "t"} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(4 << 20)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.WriteTensor(io.Discard, name); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
