@@ -223,3 +223,15 @@ func BenchmarkWriteTensor(b *testing.B) {
 		})
 	}
 }
+
+// TestTensorNamedStateDict: only a dict under "state_dict" is unwrapped.
+func TestTensorNamedStateDict(t *testing.T) {
+	b := synthCheckpoint([]synthTensor{{"state_dict", []int32{2}, []int32{1}, 2}, {"w", []int32{1}, []int32{1}, 1}})
+	c, err := NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Unwrapped() || len(c.Tensors()) != 2 || c.Tensors()[0].Name != "state_dict" {
+		t.Errorf("unwrapped %v, tensors %+v", c.Unwrapped(), c.Tensors())
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/safetensors-go/safetensors"
 )
@@ -78,6 +79,7 @@ type NonTensor struct {
 // (an [os.File] is).
 type Checkpoint struct {
 	src        source
+	mu         sync.Mutex // guards closer
 	closer     io.Closer
 	format     Format
 	unwrapped  bool
@@ -482,12 +484,13 @@ func (l *loader) checkpoint(top any) (*Checkpoint, error) {
 		return nil, errorf(ErrUnsupported, "the checkpoint holds a %s, not a dict of tensors", pyTypeName(top))
 	}
 	c := &Checkpoint{src: l.src, format: l.format, index: map[string]int{}}
+	// convert.py unwraps "state_dict" whatever it holds (and then fails if
+	// it is not a dict); here only a dict is unwrapped, so that a tensor
+	// named "state_dict" stays a tensor.
 	if sd, ok := d.get("state_dict"); ok {
-		inner, ok := sd.(*pyDict)
-		if !ok {
-			return nil, errorf(ErrUnsupported, "the checkpoint's \"state_dict\" is a %s, not a dict", pyTypeName(sd))
+		if inner, ok := sd.(*pyDict); ok {
+			d, c.unwrapped = inner, true
 		}
-		d, c.unwrapped = inner, true
 	}
 	for i, k := range d.keys {
 		name, ok := k.(string)
@@ -508,6 +511,8 @@ func (l *loader) checkpoint(top any) (*Checkpoint, error) {
 // Close closes the file of a Checkpoint from [Open]; for one from
 // [NewReader] it does nothing. It is idempotent.
 func (c *Checkpoint) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closer == nil {
 		return nil
 	}
@@ -530,8 +535,8 @@ func (c *Checkpoint) ByteOrder() string {
 }
 
 // Unwrapped reports whether the file's top-level dict had a "state_dict"
-// entry, whose contents are then the checkpoint's tensors (as in
-// safetensors' convert.py).
+// entry holding a dict, whose contents are then the checkpoint's tensors
+// (as in safetensors' convert.py; the rest of the file is ignored).
 func (c *Checkpoint) Unwrapped() bool { return c.unwrapped }
 
 // Tensors returns every tensor's description, in the state dict's order,

@@ -51,6 +51,7 @@ type Options struct {
 // Phase is a stage of a conversion.
 type Phase uint8
 
+// The phases of a conversion, in order.
 const (
 	PhaseWrite  Phase = iota + 1 // writing the output
 	PhaseVerify                  // reading it back and comparing
