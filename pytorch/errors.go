@@ -83,6 +83,7 @@ type ForbiddenGlobalError struct {
 	Offset int64  // byte offset of the GLOBAL, STACK_GLOBAL or INST opcode in its pickle
 }
 
+// Error names the global, quoted as module.name, and where it was found.
 func (e *ForbiddenGlobalError) Error() string {
 	return "pytorch: forbidden global " + strconv.Quote(e.Module+"."+e.Name) +
 		" at pickle byte " + strconv.FormatInt(e.Offset, 10) +
