@@ -5,24 +5,38 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
+	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 )
 
-// synthTensor is a float32 tensor for synthetic checkpoints.
+// synthTensor is a tensor for synthetic checkpoints: float32 unless
+// storage names another storage class.
 type synthTensor struct {
 	name          string
 	shape, stride []int32
 	numel         int // of its storage
+	offset        int32
+	storage       string // "FloatStorage" when empty
+	esize         int    // element size of storage, 4 when 0
+}
+
+func ft(name string, shape, stride []int32, numel int) synthTensor {
+	return synthTensor{name: name, shape: shape, stride: stride, numel: numel}
 }
 
 // synthCheckpoint writes a zip checkpoint as torch.save would (protocol 2
-// pickle, stored records), with float32 storages of deterministic bytes.
-func synthCheckpoint(tensors []synthTensor) []byte {
+// pickle, stored records), with storages of deterministic bytes.
+func synthCheckpoint(tensors []synthTensor) []byte { return synthCheckpointOrder(tensors, "") }
+
+// synthCheckpointOrder adds a byteorder record unless byteorder is "".
+func synthCheckpointOrder(tensors []synthTensor, byteorder string) []byte {
 	var p bytes.Buffer
 	str := func(s string) {
 		p.WriteByte('X')
@@ -42,12 +56,16 @@ func synthCheckpoint(tensors []synthTensor) []byte {
 		str(t.name)
 		p.WriteString("ctorch._utils\n_rebuild_tensor_v2\n((")
 		str("storage")
-		p.WriteString("ctorch\nFloatStorage\n")
+		storage := t.storage
+		if storage == "" {
+			storage = "FloatStorage"
+		}
+		p.WriteString("ctorch\n" + storage + "\n")
 		str(strconv.Itoa(i))
 		str("cpu")
 		num(int32(t.numel))
 		p.WriteString("tQ")
-		num(0)
+		num(t.offset)
 		tuple(t.shape)
 		tuple(t.stride)
 		p.WriteString("\x89ccollections\nOrderedDict\n)RtR")
@@ -60,8 +78,15 @@ func synthCheckpoint(tensors []synthTensor) []byte {
 		w.Write(data)
 	}
 	add("data.pkl", p.Bytes())
+	if byteorder != "" {
+		add("byteorder", []byte(byteorder))
+	}
 	for i, t := range tensors {
-		data := make([]byte, 4*t.numel)
+		es := t.esize
+		if es == 0 {
+			es = 4
+		}
+		data := make([]byte, es*t.numel)
 		for j := range data {
 			data[j] = byte(j*7 + i)
 		}
@@ -91,8 +116,8 @@ func benchCheckpoint(b *testing.B) string {
 
 func TestSynthCheckpoint(t *testing.T) {
 	b := synthCheckpoint([]synthTensor{
-		{"a", []int32{2, 3}, []int32{3, 1}, 6},
-		{"t", []int32{3, 2}, []int32{1, 3}, 6},
+		ft("a", []int32{2, 3}, []int32{3, 1}, 6),
+		ft("t", []int32{3, 2}, []int32{1, 3}, 6),
 	})
 	c, err := NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
@@ -204,8 +229,8 @@ func BenchmarkCopyFile(b *testing.B) {
 // BenchmarkWriteTensor reads a 4 MiB tensor, contiguous and transposed.
 func BenchmarkWriteTensor(b *testing.B) {
 	data := synthCheckpoint([]synthTensor{
-		{"c", []int32{1024, 1024}, []int32{1024, 1}, 1 << 20},
-		{"t", []int32{1024, 1024}, []int32{1, 1024}, 1 << 20},
+		ft("c", []int32{1024, 1024}, []int32{1024, 1}, 1 << 20),
+		ft("t", []int32{1024, 1024}, []int32{1, 1024}, 1 << 20),
 	})
 	c, err := NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
@@ -226,12 +251,107 @@ func BenchmarkWriteTensor(b *testing.B) {
 
 // TestTensorNamedStateDict: only a dict under "state_dict" is unwrapped.
 func TestTensorNamedStateDict(t *testing.T) {
-	b := synthCheckpoint([]synthTensor{{"state_dict", []int32{2}, []int32{1}, 2}, {"w", []int32{1}, []int32{1}, 1}})
+	b := synthCheckpoint([]synthTensor{ft("state_dict", []int32{2}, []int32{1}, 2), ft("w", []int32{1}, []int32{1}, 1)})
 	c, err := NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Unwrapped() || len(c.Tensors()) != 2 || c.Tensors()[0].Name != "state_dict" {
 		t.Errorf("unwrapped %v, tensors %+v", c.Unwrapped(), c.Tensors())
+	}
+}
+
+// TestGatherRandomViews checks the gather against the definition of a
+// strided view, on random shapes, strides (permuted, stepped, broadcast-free,
+// with size-1 dimensions of any stride) and offsets, for element sizes 1 to
+// 8, in both byte orders.
+func TestGatherRandomViews(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	types := []struct {
+		storage  string
+		es, unit int
+	}{{"ByteStorage", 1, 1}, {"HalfStorage", 2, 2}, {"FloatStorage", 4, 4}, {"DoubleStorage", 8, 8}, {"ComplexFloatStorage", 8, 4}}
+	for iter := 0; iter < 400; iter++ {
+		ty := types[r.Intn(len(types))]
+		rank := r.Intn(5)
+		shape := make([]int32, rank)
+		for i := range shape {
+			shape[i] = int32(r.Intn(5) + 1)
+			if r.Intn(12) == 0 {
+				shape[i] = 0
+			}
+		}
+		// Strides: a random permutation of a packed layout, sometimes
+		// stepped, with size-1 dimensions given any stride.
+		perm := r.Perm(rank)
+		stride := make([]int32, rank)
+		acc := int32(1)
+		for _, d := range perm {
+			step := int32(1 + r.Intn(2))
+			stride[d] = acc * step
+			acc *= max(shape[d], 1) * step
+		}
+		for i := range shape {
+			if shape[i] == 1 && r.Intn(2) == 0 {
+				stride[i] = int32(r.Intn(50))
+			}
+		}
+		offset := int32(r.Intn(4))
+		maxIdx := offset
+		for i := range shape {
+			if shape[i] > 0 {
+				maxIdx += (shape[i] - 1) * stride[i]
+			}
+		}
+		numel := int(maxIdx) + 1 + r.Intn(3)
+		st := synthTensor{name: "x", shape: shape, stride: stride, numel: numel, offset: offset, storage: ty.storage, esize: ty.es}
+		for _, order := range []string{"", "big"} {
+			b := synthCheckpointOrder([]synthTensor{st}, order)
+			c, err := NewReader(bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatalf("%+v: %v", st, err)
+			}
+			got, err := c.ReadTensor("x")
+			if err != nil {
+				if errors.Is(err, ErrUnsupported) {
+					continue // views that reread bytes
+				}
+				t.Fatalf("%+v: %v", st, err)
+			}
+			// The definition: element (i0, i1, ...) is storage element
+			// offset + sum(ik * stride[k]); storage byte j is byte(j*7).
+			var want []byte
+			idx := make([]int32, rank)
+			total := 1
+			for _, d := range shape {
+				total *= int(d)
+			}
+			for n := 0; n < total; n++ {
+				pos := int(offset)
+				for k := range idx {
+					pos += int(idx[k] * stride[k])
+				}
+				elem := make([]byte, ty.es)
+				for j := range elem {
+					elem[j] = byte((pos*ty.es + j) * 7)
+				}
+				if order == "big" {
+					for u := 0; u < ty.es; u += ty.unit {
+						slices.Reverse(elem[u : u+ty.unit])
+					}
+				}
+				want = append(want, elem...)
+				for k := rank - 1; k >= 0; k-- {
+					idx[k]++
+					if idx[k] < shape[k] {
+						break
+					}
+					idx[k] = 0
+				}
+			}
+			if !bytes.Equal(got.Data(), want) {
+				t.Fatalf("%s %+v (byteorder %q):\n got %v\nwant %v", ty.storage, st, order, got.Data(), want)
+			}
+		}
 	}
 }

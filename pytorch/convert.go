@@ -124,9 +124,9 @@ func Convert(ctx context.Context, src, dst string) (*Result, error) {
 //
 // Tensors are streamed from the checkpoint to the output: memory use is a
 // few MiB plus, for each non-contiguous tensor, the storage span it covers.
-// The output is written to a temporary file next to dst, synced, verified,
-// then renamed over dst, so dst is either the complete verified file or
-// untouched. ctx cancels the conversion between chunks of data.
+// The output is written to a temporary file next to dst (creating dst's
+// directory if needed, as convert.py does), synced, verified, then renamed
+// over dst, so dst is either the complete verified file or untouched. ctx cancels the conversion between chunks of data.
 func (o Options) Convert(ctx context.Context, src, dst string) (*Result, error) {
 	c, err := o.Open(src)
 	if err != nil {
@@ -202,6 +202,9 @@ func (o Options) convert(ctx context.Context, c *Checkpoint, dst string) (*Resul
 	dir, base := filepath.Split(dst)
 	if dir == "" {
 		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil { // as convert.py's os.makedirs
+		return nil, err
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {

@@ -282,8 +282,9 @@ func TestTensorNotFound(t *testing.T) {
 func TestConvertOptions(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	// DiscardNames turns convert.py's choice of tied name around.
-	res, err := Options{DiscardNames: []string{"embed.weight"}}.Convert(ctx, "testdata/state_dict.pt", filepath.Join(dir, "a.safetensors"))
+	// DiscardNames turns convert.py's choice of tied name around. dst's
+	// directory is created.
+	res, err := Options{DiscardNames: []string{"embed.weight"}}.Convert(ctx, "testdata/state_dict.pt", filepath.Join(dir, "new", "dir", "a.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
