@@ -229,8 +229,8 @@ func BenchmarkCopyFile(b *testing.B) {
 // BenchmarkWriteTensor reads a 4 MiB tensor, contiguous and transposed.
 func BenchmarkWriteTensor(b *testing.B) {
 	data := synthCheckpoint([]synthTensor{
-		ft("c", []int32{1024, 1024}, []int32{1024, 1}, 1 << 20),
-		ft("t", []int32{1024, 1024}, []int32{1, 1024}, 1 << 20),
+		ft("c", []int32{1024, 1024}, []int32{1024, 1}, 1<<20),
+		ft("t", []int32{1024, 1024}, []int32{1, 1024}, 1<<20),
 	})
 	c, err := NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {

@@ -126,7 +126,8 @@ func Convert(ctx context.Context, src, dst string) (*Result, error) {
 // few MiB plus, for each non-contiguous tensor, the storage span it covers.
 // The output is written to a temporary file next to dst (creating dst's
 // directory if needed, as convert.py does), synced, verified, then renamed
-// over dst, so dst is either the complete verified file or untouched. ctx cancels the conversion between chunks of data.
+// over dst, so dst is either the complete verified file or untouched. ctx
+// cancels the conversion between chunks of data.
 func (o Options) Convert(ctx context.Context, src, dst string) (*Result, error) {
 	c, err := o.Open(src)
 	if err != nil {
