@@ -25,6 +25,7 @@ type synthTensor struct {
 	offset        int32
 	storage       string // "FloatStorage" when empty
 	esize         int    // element size of storage, 4 when 0
+	key           string // storage key; the tensor's index when empty
 }
 
 func ft(name string, shape, stride []int32, numel int) synthTensor {
@@ -61,7 +62,11 @@ func synthCheckpointOrder(tensors []synthTensor, byteorder string) []byte {
 			storage = "FloatStorage"
 		}
 		p.WriteString("ctorch\n" + storage + "\n")
-		str(strconv.Itoa(i))
+		key := t.key
+		if key == "" {
+			key = strconv.Itoa(i)
+		}
+		str(key)
 		str("cpu")
 		num(int32(t.numel))
 		p.WriteString("tQ")
@@ -81,7 +86,16 @@ func synthCheckpointOrder(tensors []synthTensor, byteorder string) []byte {
 	if byteorder != "" {
 		add("byteorder", []byte(byteorder))
 	}
+	written := map[string]bool{}
 	for i, t := range tensors {
+		key := t.key
+		if key == "" {
+			key = strconv.Itoa(i)
+		}
+		if written[key] {
+			continue
+		}
+		written[key] = true
 		es := t.esize
 		if es == 0 {
 			es = 4
@@ -90,7 +104,7 @@ func synthCheckpointOrder(tensors []synthTensor, byteorder string) []byte {
 		for j := range data {
 			data[j] = byte(j*7 + i)
 		}
-		add("data/"+strconv.Itoa(i), data)
+		add("data/"+key, data)
 	}
 	add("version", []byte("3\n"))
 	zw.Close()
@@ -353,5 +367,30 @@ func TestGatherRandomViews(t *testing.T) {
 				t.Fatalf("%s %+v (byteorder %q):\n got %v\nwant %v", ty.storage, st, order, got.Data(), want)
 			}
 		}
+	}
+}
+
+// TestSharedStorageViews: disjoint views of one storage (q, k, v split from
+// a fused tensor that is not saved) are all kept; a complete tensor keeps
+// its overlapping views out; overlapping partial views are ErrSharedStorage.
+func TestSharedStorageViews(t *testing.T) {
+	view := func(name string, off int32, n int32) synthTensor {
+		return synthTensor{name: name, shape: []int32{n}, stride: []int32{1}, numel: 12, offset: off, key: "s"}
+	}
+	convert := func(ts ...synthTensor) (*Result, error) {
+		path := filepath.Join(t.TempDir(), "in.pt")
+		os.WriteFile(path, synthCheckpoint(ts), 0o644)
+		return Convert(context.Background(), path, filepath.Join(t.TempDir(), "out.safetensors"))
+	}
+	res, err := convert(view("q", 0, 4), view("k", 4, 4), view("v", 8, 4))
+	if err != nil || res.Tensors != 3 || len(res.Removed) != 0 || res.Bytes != 48 || res.InputBytes != 48 {
+		t.Errorf("disjoint views: %+v, %v", res, err)
+	}
+	res, err = convert(view("fused", 0, 12), view("q", 0, 4), view("k", 4, 4))
+	if err != nil || res.Tensors != 1 || res.Removed["q"] != "fused" || res.Removed["k"] != "fused" {
+		t.Errorf("views of a complete tensor: %+v, %v", res, err)
+	}
+	if _, err := convert(view("a", 0, 8), view("b", 4, 8)); !errors.Is(err, ErrSharedStorage) {
+		t.Errorf("overlapping partial views: %v", err)
 	}
 }
