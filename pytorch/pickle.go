@@ -999,8 +999,10 @@ func (u *unpickler) callPush(f any, args pyTuple) error {
 	return u.push(v)
 }
 
-// unquotePy2 undoes the escapes of a protocol-0 STRING argument (Python's
-// repr of a byte string).
+// unquotePy2 undoes the escapes of a protocol-0 STRING argument, as
+// Python's codecs.escape_decode does: \\ \' \" \a \b \f \n \r \t \v,
+// octal \ooo, hex \xhh, a backslash-newline is dropped, and any other
+// backslash is kept as it is.
 func unquotePy2(s string) (string, error) {
 	var b []byte
 	for i := 0; i < len(s); i++ {
@@ -1014,12 +1016,21 @@ func unquotePy2(s string) (string, error) {
 			return "", errors.New("trailing backslash")
 		}
 		switch c = s[i]; c {
+		case '\n':
+		case 'a':
+			b = append(b, '\a')
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
 		case 'n':
 			b = append(b, '\n')
 		case 'r':
 			b = append(b, '\r')
 		case 't':
 			b = append(b, '\t')
+		case 'v':
+			b = append(b, '\v')
 		case '\\', '\'', '"':
 			b = append(b, c)
 		case 'x':
@@ -1032,8 +1043,15 @@ func unquotePy2(s string) (string, error) {
 			}
 			b = append(b, byte(v))
 			i += 2
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			v := int(c - '0')
+			for k := 0; k < 2 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '7'; k++ {
+				i++
+				v = v*8 + int(s[i]-'0')
+			}
+			b = append(b, byte(v))
 		default:
-			return "", fmt.Errorf("unsupported escape \\%c", c)
+			b = append(b, '\\', c)
 		}
 	}
 	return string(b), nil

@@ -229,3 +229,26 @@ func TestUnpickleLimits(t *testing.T) {
 		t.Errorf("a pickle exactly at the limit: %v", err)
 	}
 }
+
+func TestUnquotePy2(t *testing.T) {
+	// Expected values from Python's codecs.escape_decode.
+	for in, want := range map[string]string{
+		`a\'b`:            `a'b`,
+		`\x41\101\7\0`:    "AA\x07\x00",
+		`q\zw`:            `q\zw`,
+		`\\n`:             `\n`,
+		`tab\tnl\n\a\v\f`: "tab\tnl\n\a\v\f",
+	} {
+		if got, err := unquotePy2(in); got != want || err != nil {
+			t.Errorf("unquotePy2(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`\`, `\x4`, `\xzz`} {
+		if _, err := unquotePy2(in); err == nil {
+			t.Errorf("unquotePy2(%q) accepted", in)
+		}
+	}
+	if v, err := unpickle([]byte("S'it\\'s'\n.")); v != "it's" || err != nil {
+		t.Errorf("STRING: %#v, %v", v, err)
+	}
+}
