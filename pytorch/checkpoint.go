@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"math/big"
 	"os"
 	"slices"
@@ -627,6 +628,9 @@ func (c *Checkpoint) ReadTensor(name string) (safetensors.Tensor, error) {
 	}
 	if err := e.readable(); err != nil {
 		return safetensors.Tensor{}, err
+	}
+	if e.t.nbytes > math.MaxInt {
+		return safetensors.Tensor{}, errorf(ErrUnsupported, "tensor %q of %d bytes does not fit in memory here", name, e.t.nbytes)
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, e.t.nbytes))
 	if err := c.src.writeTensor(context.Background(), buf, e.t, nil, nil); err != nil {

@@ -2,6 +2,7 @@ package pytorch
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 
 	"github.com/safetensors-go/safetensors"
@@ -318,6 +319,9 @@ func intTuple(v any, what string) ([]int64, error) {
 		}
 		if n < 0 {
 			return nil, errorf(ErrCorrupt, "negative tensor %s %d", what, n)
+		}
+		if n > math.MaxInt {
+			return nil, errorf(ErrCorrupt, "tensor %s %d does not fit in an int", what, n)
 		}
 		out[i] = n
 	}

@@ -677,7 +677,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		return u.put(binary.LittleEndian.Uint32(a[:]))
 	case 0x94: // MEMOIZE
-		if len(u.memo) >= math.MaxUint32 {
+		if uint64(len(u.memo)) >= math.MaxUint32 {
 			return u.corrupt("memo full")
 		}
 		return u.put(uint32(len(u.memo)))

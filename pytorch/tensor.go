@@ -216,6 +216,9 @@ func (s *source) writeTensor(ctx context.Context, w io.Writer, t *tensorRef, pro
 		}
 		return done()
 	}
+	if t.last-t.first > math.MaxInt {
+		return errorf(ErrUnsupported, "a %d-byte storage span does not fit in memory here", t.last-t.first)
+	}
 	span := make([]byte, t.last-t.first) // at most the storage's size: real bytes
 	r, done := s.rangeReader(t.storage, t.first, int64(len(span)))
 	if err := readFull(r, span, key); err != nil {
