@@ -330,7 +330,7 @@ func (l *loader) loadLegacy() (any, error) {
 		return nil, err
 	}
 	if v, ok := version.(int64); !ok || v != 1001 {
-		return nil, errorf(ErrCorrupt, "legacy protocol version %v, want 1001", version)
+		return nil, errorf(ErrCorrupt, "legacy protocol version %s, want 1001", short(version))
 	}
 	if _, err := next("system info", 1<<16, nil); err != nil {
 		return nil, err
@@ -420,7 +420,7 @@ func (l *loader) persistentLoad(pid any) (any, error) {
 		return nil, errorf(ErrCorrupt, "empty persistent id")
 	}
 	if typ, _ := asciiStr(t[0]); typ != "storage" {
-		return nil, errorf(ErrUnsupported, "persistent id of type %v (only storages are allowed)", t[0])
+		return nil, errorf(ErrUnsupported, "persistent id of type %s (only storages are allowed)", short(t[0]))
 	}
 	if len(t) != want {
 		return nil, errorf(ErrCorrupt, "storage persistent id has %d fields, want %d", len(t), want)
@@ -438,7 +438,7 @@ func (l *loader) persistentLoad(pid any) (any, error) {
 	}
 	numel, ok := t[4].(int64)
 	if !ok || numel < 0 {
-		return nil, errorf(ErrCorrupt, "storage size %v", t[4])
+		return nil, errorf(ErrCorrupt, "storage size %s", short(t[4]))
 	}
 	nbytes, ok := mul(numel, g.dtype.size)
 	if !ok || nbytes > l.src.size {
@@ -462,7 +462,7 @@ func (l *loader) persistentLoad(pid any) (any, error) {
 	voff, ok2 := view[1].(int64)
 	vsize, ok3 := view[2].(int64)
 	if !ok1 || !ok2 || !ok3 || voff < 0 || vsize < 0 {
-		return nil, errorf(ErrCorrupt, "bad storage view metadata %v", view)
+		return nil, errorf(ErrCorrupt, "bad storage view metadata %s", short(view))
 	}
 	if r := l.refs["\x00view:"+vkey]; r != nil {
 		return r, nil
@@ -496,7 +496,7 @@ func (l *loader) checkpoint(top any) (*Checkpoint, error) {
 	for i, k := range d.keys {
 		name, ok := k.(string)
 		if !ok {
-			return nil, errorf(ErrUnsupported, "state dict key %v is a %s, not a string", k, pyTypeName(k))
+			return nil, errorf(ErrUnsupported, "state dict key %s is a %s, not a string", short(k), pyTypeName(k))
 		}
 		t, ok := d.vals[i].(*tensorRef)
 		if !ok {
@@ -593,8 +593,8 @@ func (e *entry) readable() error {
 		return errorf(ErrUnsupportedDType, "tensor %q is torch.%s", e.name, t.dtype.name)
 	}
 	if t.rereads {
-		return errorf(ErrUnsupported, "tensor %q of size %v, stride %v reads its %d-byte storage more than once (an expand view: call contiguous() before saving)",
-			e.name, t.shape, t.stride, t.storage.nbytes)
+		return errorf(ErrUnsupported, "tensor %q of size %s, stride %s reads its %d-byte storage more than once (an expand view: call contiguous() before saving)",
+			e.name, dims(t.shape), dims(t.stride), t.storage.nbytes)
 	}
 	return nil
 }

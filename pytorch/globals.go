@@ -187,7 +187,7 @@ func call(f any, args pyTuple) (any, error) {
 		s, ok1 := args[0].(string)
 		enc, ok2 := args[1].(string)
 		if !ok1 || !ok2 || (enc != "latin1" && enc != "latin-1") {
-			return nil, errorf(ErrUnsupported, "_codecs.encode(%s, %v): only latin1 is supported", pyTypeName(args[0]), args[1])
+			return nil, errorf(ErrUnsupported, "_codecs.encode(%s, %s): only latin1 is supported", pyTypeName(args[0]), short(args[1]))
 		}
 		b := make([]byte, 0, len(s))
 		for _, r := range s {
@@ -233,7 +233,7 @@ func rebuildTensor(g *pyGlobal, args pyTuple) (*tensorRef, error) {
 	}
 	offset, ok := args[1].(int64)
 	if !ok || offset < 0 {
-		return nil, errorf(ErrCorrupt, "%s: bad storage offset %v", g.name, args[1])
+		return nil, errorf(ErrCorrupt, "%s: bad storage offset %s", g.name, short(args[1]))
 	}
 	shape, err := intTuple(args[2], "size")
 	if err != nil {
@@ -244,7 +244,7 @@ func rebuildTensor(g *pyGlobal, args pyTuple) (*tensorRef, error) {
 		return nil, err
 	}
 	if len(stride) != len(shape) {
-		return nil, errorf(ErrCorrupt, "size %v and stride %v differ in length", shape, stride)
+		return nil, errorf(ErrCorrupt, "size %s and stride %s differ in length", dims(shape), dims(stride))
 	}
 	dt := st.dtype
 	var metadata any
@@ -293,7 +293,7 @@ func checkTensorMetadata(m any) error {
 		if b, ok := d.vals[i].(bool); ok && !b {
 			continue
 		}
-		return errorf(ErrUnsupported, "tensor metadata %v=%v (a conj or neg view: call resolve_conj()/resolve_neg() before saving)", k, d.vals[i])
+		return errorf(ErrUnsupported, "tensor metadata %s=%s (a conj or neg view: call resolve_conj()/resolve_neg() before saving)", short(k), short(d.vals[i]))
 	}
 	return nil
 }
@@ -312,8 +312,8 @@ func intTuple(v any, what string) ([]int64, error) {
 	for i, e := range t {
 		n, ok := e.(int64)
 		if !ok {
-			if b, isBig := e.(*big.Int); isBig {
-				return nil, errorf(ErrCorrupt, "tensor %s %v out of range", what, b)
+			if _, isBig := e.(*big.Int); isBig {
+				return nil, errorf(ErrCorrupt, "tensor %s %s out of range", what, short(e))
 			}
 			return nil, errorf(ErrCorrupt, "tensor %s holds a %s", what, pyTypeName(e))
 		}

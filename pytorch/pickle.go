@@ -43,8 +43,12 @@ const maxPickleObjects = 1 << 22
 // and name, INT, FLOAT...). Python has no limit; real ones are short.
 const maxLine = 1 << 16
 
-// maxKeyDepth bounds the nesting of tuples used as dict keys.
-const maxKeyDepth = 32
+// maxKeyDepth and maxKeySize bound tuples used as dict keys: their nesting,
+// and the size of the hash key built from them.
+const (
+	maxKeyDepth = 32
+	maxKeySize  = 1 << 12
+)
 
 // Values built by the unpickler. Python None is nil, bool is bool, int is
 // int64 or *big.Int, float is float64, str is string (valid UTF-8).
@@ -123,13 +127,16 @@ func hashKey(k any, depth int) (any, error) {
 		if k.IsInt64() {
 			return k.Int64(), nil
 		}
-		return keyBig(k.String()), nil
+		return keyBig(k.Text(16)), nil // linear time, unlike base 10
 	case pyBytes:
 		return keyBytes(k), nil
 	case pyTuple:
 		if depth >= maxKeyDepth {
 			return nil, errorf(ErrUnsupported, "dict key nested more than %d tuples deep", maxKeyDepth)
 		}
+		// The encoding nests the elements' encodings, so a tuple sharing
+		// sub-tuples (through the memo) could double in size at every
+		// level: it is capped.
 		b := []byte{'('}
 		for _, e := range k {
 			h, err := hashKey(e, depth+1)
@@ -140,12 +147,70 @@ func hashKey(k any, depth int) (any, error) {
 			b = strconv.AppendInt(b, int64(len(s)), 10)
 			b = append(b, ':')
 			b = append(b, s...)
+			if len(b) > maxKeySize {
+				return nil, errorf(ErrUnsupported, "a tuple dict key larger than %d bytes", maxKeySize)
+			}
 		}
 		return keyTuple(b), nil
 	case *pyGlobal, *storageRef, *tensorRef:
 		return k, nil // identity, like Python's default hash
 	}
 	return nil, errorf(ErrCorrupt, "unhashable dict key of type %s", pyTypeName(k))
+}
+
+// short returns a short, bounded description of an unpickled value for
+// error messages. Values can share parts through the memo, so printing them
+// whole (with %v) could take time and memory exponential in their size.
+func short(v any) string {
+	return shortDepth(v, 2)
+}
+
+func shortDepth(v any, depth int) string {
+	switch v := v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		if v {
+			return "True"
+		}
+		return "False"
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case *big.Int:
+		return fmt.Sprintf("a %d-bit int", v.BitLen())
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case string:
+		if len(v) > 64 {
+			return strconv.Quote(v[:64]) + "..."
+		}
+		return strconv.Quote(v)
+	case pyTuple:
+		if depth == 0 {
+			return fmt.Sprintf("a %d-tuple", len(v))
+		}
+		b := []byte{'('}
+		for i, e := range v {
+			if i == 4 {
+				b = append(b, ", ..."...)
+				break
+			}
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = append(b, shortDepth(e, depth-1)...)
+		}
+		return string(append(b, ')'))
+	}
+	return pyTypeName(v)
+}
+
+// dims formats a shape or stride, eliding the middle of a long one.
+func dims(d []int64) string {
+	if len(d) > 16 {
+		return fmt.Sprintf("%v...%v (%d dimensions)", d[:8], d[len(d)-8:], len(d))
+	}
+	return fmt.Sprint(d)
 }
 
 // pyTypeName returns the Python type name of a value, for messages.

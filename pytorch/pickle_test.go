@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // plain turns unpickled values into comparable Go values.
@@ -250,5 +251,41 @@ func TestUnquotePy2(t *testing.T) {
 	}
 	if v, err := unpickle([]byte("S'it\\'s'\n.")); v != "it's" || err != nil {
 		t.Errorf("STRING: %#v, %v", v, err)
+	}
+}
+
+// dagTuple returns a pickle fragment building t = (1,), then n times
+// t = (t, t) through the memo: n levels, 2^n leaves, about 6n bytes.
+func dagTuple(n int) string {
+	p := "K\x01\x85q\x000"
+	for i := 0; i < n; i++ {
+		p += "h\x00h\x00\x86q\x000"
+	}
+	return p + "h\x00"
+}
+
+// TestSharedStructureBounds: values that share parts through the memo are
+// tiny in the pickle and exponential when walked; hashing them as dict keys
+// and describing them in errors must stay bounded.
+func TestSharedStructureBounds(t *testing.T) {
+	start := time.Now()
+	_, err := unpickle([]byte("}" + dagTuple(30) + "K\x01s."))
+	if !errors.Is(err, ErrUnsupported) {
+		t.Errorf("a 2^30-leaf tuple key: %v", err)
+	}
+	v, err := unpickle([]byte(dagTuple(60) + "."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := short(v); len(s) > 200 {
+		t.Errorf("short of a 2^60-leaf tuple is %d bytes", len(s))
+	}
+	// A 1 MiB integer as a dict key: hashed in linear time.
+	big := "\x8b" + le64(1 << 20)[:4] + strings.Repeat("\x5a", 1<<20)
+	if _, err := unpickle([]byte("}" + big + "K\x01s.")); err != nil {
+		t.Errorf("big int key: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
 	}
 }

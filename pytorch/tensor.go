@@ -64,14 +64,14 @@ func (t *tensorRef) check() error {
 	for _, d := range t.shape {
 		hi, lo := bits.Mul64(uint64(numel), uint64(d))
 		if hi != 0 || lo > math.MaxInt64 {
-			return errorf(ErrCorrupt, "tensor size %v overflows", t.shape)
+			return errorf(ErrCorrupt, "tensor size %s overflows", dims(t.shape))
 		}
 		numel = int64(lo)
 	}
 	t.numel = numel
 	nbytes, ok := mul(numel, es)
 	if !ok {
-		return errorf(ErrCorrupt, "tensor size %v overflows", t.shape)
+		return errorf(ErrCorrupt, "tensor size %s overflows", dims(t.shape))
 	}
 	t.nbytes = nbytes
 	first, ok := mul(t.offset, es)
@@ -86,17 +86,17 @@ func (t *tensorRef) check() error {
 	for i, d := range t.shape {
 		step, ok := mul(d-1, t.stride[i])
 		if !ok || maxIndex > math.MaxInt64-step {
-			return errorf(ErrCorrupt, "tensor view %v/%v overflows", t.shape, t.stride)
+			return errorf(ErrCorrupt, "tensor view %s/%s overflows", dims(t.shape), dims(t.stride))
 		}
 		maxIndex += step
 	}
 	end, ok := mul(maxIndex+1, es)
 	if !ok || maxIndex == math.MaxInt64 {
-		return errorf(ErrCorrupt, "tensor view %v/%v overflows", t.shape, t.stride)
+		return errorf(ErrCorrupt, "tensor view %s/%s overflows", dims(t.shape), dims(t.stride))
 	}
 	if end > t.storage.nbytes {
-		return errorf(ErrCorrupt, "tensor of size %v, stride %v at offset %d runs past its storage of %d bytes",
-			t.shape, t.stride, t.offset, t.storage.nbytes)
+		return errorf(ErrCorrupt, "tensor of size %s, stride %s at offset %d runs past its storage of %d bytes",
+			dims(t.shape), dims(t.stride), t.offset, t.storage.nbytes)
 	}
 	t.last = end
 	t.rereads = nbytes > t.storage.nbytes
