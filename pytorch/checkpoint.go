@@ -430,8 +430,8 @@ func (l *loader) persistentLoad(pid any) (any, error) {
 		return nil, errorf(ErrCorrupt, "storage type is a %s", pyTypeName(t[1]))
 	}
 	key, ok := asciiStr(t[2])
-	if !ok {
-		return nil, errorf(ErrCorrupt, "storage key is a %s", pyTypeName(t[2]))
+	if !ok || len(key) > maxKeySize {
+		return nil, errorf(ErrCorrupt, "storage key is a %s of %d bytes", pyTypeName(t[2]), len(key))
 	}
 	if _, ok := asciiStr(t[3]); !ok {
 		return nil, errorf(ErrCorrupt, "storage location is a %s", pyTypeName(t[3]))

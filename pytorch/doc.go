@@ -72,8 +72,9 @@
 //     ([DefaultMaxPickleSize], 64 MiB), and may build at most 4,194,304
 //     objects (about 15 per tensor), which bounds the memory unpickling
 //     takes to a few hundred MiB whatever the input: [ErrTooLarge].
-//   - Text arguments of protocol-0 opcodes are limited to 64 KiB, and
-//     tuples used as dict keys to 32 levels of nesting.
+//   - Text arguments of protocol-0 opcodes are limited to 64 KiB; dict keys
+//     (tensor names among them) and storage keys to 4 KiB, and tuples used
+//     as dict keys to 32 levels of nesting.
 //   - Storage records must be stored uncompressed, as torch writes them.
 //   - A tensor view that reads some storage bytes more than once (made by
 //     expand) is described but not read: [ErrUnsupported].

@@ -85,7 +85,11 @@ type ForbiddenGlobalError struct {
 
 // Error names the global, quoted as module.name, and where it was found.
 func (e *ForbiddenGlobalError) Error() string {
-	return "pytorch: forbidden global " + strconv.Quote(e.Module+"."+e.Name) +
+	name := e.Module + "." + e.Name
+	if len(name) > 200 {
+		name = name[:200] + "..."
+	}
+	return "pytorch: forbidden global " + strconv.Quote(name) +
 		" at pickle byte " + strconv.FormatInt(e.Offset, 10) +
 		" (only torch state-dict types are allowed; nothing was run)"
 }

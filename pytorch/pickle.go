@@ -43,8 +43,8 @@ const maxPickleObjects = 1 << 22
 // and name, INT, FLOAT...). Python has no limit; real ones are short.
 const maxLine = 1 << 16
 
-// maxKeyDepth and maxKeySize bound tuples used as dict keys: their nesting,
-// and the size of the hash key built from them.
+// maxKeyDepth and maxKeySize bound dict keys: the nesting of tuples, and
+// the size of a key (a string, bytes, or the encoding built for a tuple).
 const (
 	maxKeyDepth = 32
 	maxKeySize  = 1 << 12
@@ -116,7 +116,15 @@ func hashKey(k any, depth int) (any, error) {
 			return int64(1), nil
 		}
 		return int64(0), nil
-	case int64, string:
+	case int64:
+		return k, nil
+	case string:
+		// Go hashes a string in full on every lookup, where Python caches
+		// the hash; a long key reused through the memo in every SETITEM
+		// would cost its length each time. Real keys are short.
+		if len(k) > maxKeySize {
+			return nil, errorf(ErrUnsupported, "a dict key of %d bytes (the limit is %d)", len(k), maxKeySize)
+		}
 		return k, nil
 	case float64:
 		if k == math.Trunc(k) && k >= -(1<<63) && k < 1<<63 {
@@ -127,8 +135,14 @@ func hashKey(k any, depth int) (any, error) {
 		if k.IsInt64() {
 			return k.Int64(), nil
 		}
+		if k.BitLen() > 8*maxKeySize {
+			return nil, errorf(ErrUnsupported, "a %d-bit int as a dict key", k.BitLen())
+		}
 		return keyBig(k.Text(16)), nil // linear time, unlike base 10
 	case pyBytes:
+		if len(k) > maxKeySize {
+			return nil, errorf(ErrUnsupported, "a dict key of %d bytes (the limit is %d)", len(k), maxKeySize)
+		}
 		return keyBytes(k), nil
 	case pyTuple:
 		if depth >= maxKeyDepth {

@@ -280,12 +280,39 @@ func TestSharedStructureBounds(t *testing.T) {
 	if s := short(v); len(s) > 200 {
 		t.Errorf("short of a 2^60-leaf tuple is %d bytes", len(s))
 	}
-	// A 1 MiB integer as a dict key: hashed in linear time.
+	// Integers as dict keys: up to 4 KiB, hashed in linear time; beyond,
+	// refused.
 	big := "\x8b" + le64(1 << 20)[:4] + strings.Repeat("\x5a", 1<<20)
+	if _, err := unpickle([]byte("}" + big + "K\x01s.")); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("1 MiB int key: %v", err)
+	}
+	big = "\x8b" + le64(4000)[:4] + strings.Repeat("\x5a", 4000)
 	if _, err := unpickle([]byte("}" + big + "K\x01s.")); err != nil {
-		t.Errorf("big int key: %v", err)
+		t.Errorf("4000-byte int key: %v", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+// TestRepeatedLongKey: one long string reused through the memo as the key
+// of many SETITEMs would be hashed in full every time; keys are capped.
+func TestRepeatedLongKey(t *testing.T) {
+	long := "X" + le64(1 << 20)[:4] + strings.Repeat("k", 1<<20) + "q\x000"
+	p := long + "}" + strings.Repeat("h\x00K\x01s", 100000) + "."
+	start := time.Now()
+	if _, err := unpickle([]byte(p)); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("%v", err)
+	}
+	ok := "X" + le64(maxKeySize)[:4] + strings.Repeat("k", maxKeySize) + "q\x000"
+	if v, err := unpickle([]byte(ok + "}" + strings.Repeat("h\x00K\x01s", 100000) + ".")); err != nil || len(v.(*pyDict).keys) != 1 {
+		t.Errorf("a key at the limit: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+	e := &ForbiddenGlobalError{Module: strings.Repeat("m", 1<<20), Name: "x"}
+	if n := len(e.Error()); n > 400 {
+		t.Errorf("error message of %d bytes", n)
 	}
 }
