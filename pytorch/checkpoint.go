@@ -461,7 +461,7 @@ func (l *loader) persistentLoad(pid any) (any, error) {
 	vkey, ok1 := asciiStr(view[0])
 	voff, ok2 := view[1].(int64)
 	vsize, ok3 := view[2].(int64)
-	if !ok1 || !ok2 || !ok3 || voff < 0 || vsize < 0 {
+	if !ok1 || !ok2 || !ok3 || voff < 0 || vsize < 0 || len(vkey) > maxKeySize {
 		return nil, errorf(ErrCorrupt, "bad storage view metadata %s", short(view))
 	}
 	if r := l.refs["\x00view:"+vkey]; r != nil {

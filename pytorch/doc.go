@@ -72,6 +72,8 @@
 //     ([DefaultMaxPickleSize], 64 MiB), and may build at most 4,194,304
 //     objects (about 15 per tensor), which bounds the memory unpickling
 //     takes to a few hundred MiB whatever the input: [ErrTooLarge].
+//   - Tensors may have at most 64 dimensions, and bytes built by
+//     _codecs.encode may not exceed the pickle's own size.
 //   - Text arguments of protocol-0 opcodes are limited to 64 KiB; dict keys
 //     (tensor names among them) and storage keys to 4 KiB, and tuples used
 //     as dict keys to 32 levels of nesting.

@@ -298,6 +298,11 @@ func checkTensorMetadata(m any) error {
 	return nil
 }
 
+// maxRank is the most dimensions a tensor may have here. torch has no fixed
+// limit but its kernels stop at 25; the bound keeps the work of rebuilding
+// a tensor constant when a huge size tuple is reused through the memo.
+const maxRank = 64
+
 // intTuple converts a tuple of non-negative Python ints.
 func intTuple(v any, what string) ([]int64, error) {
 	t, ok := v.(pyTuple)
@@ -307,6 +312,9 @@ func intTuple(v any, what string) ([]int64, error) {
 		} else {
 			return nil, errorf(ErrCorrupt, "tensor %s is a %s, not a tuple", what, pyTypeName(v))
 		}
+	}
+	if len(t) > maxRank {
+		return nil, errorf(ErrUnsupported, "a tensor %s of %d dimensions (the limit is %d)", what, len(t), maxRank)
 	}
 	out := make([]int64, len(t))
 	for i, e := range t {

@@ -279,6 +279,8 @@ type unpickler struct {
 	marks   []int // stack heights at each MARK
 	memo    map[uint32]any
 	objects int
+	size    int64 // the bytes the pickle may take, as at the start
+	made    int64 // bytes built by calls (_codecs.encode), at most size
 
 	// persistentLoad resolves BINPERSID/PERSID ids into storages.
 	persistentLoad func(pid any) (any, error)
@@ -291,6 +293,7 @@ func newUnpickler(r io.Reader, avail, max int64) *unpickler {
 	if max > 0 && avail > max {
 		u.left, u.capped = max, true
 	}
+	u.size = u.left
 	return u
 }
 
@@ -1074,6 +1077,14 @@ func (u *unpickler) callPush(f any, args pyTuple) error {
 	v, err := call(f, args)
 	if err != nil {
 		return fmt.Errorf("pickle byte %d: %w", u.opOff, err)
+	}
+	// A call can turn a string reused through the memo into new bytes each
+	// time: the bytes built this way may not exceed the pickle's own size.
+	if b, ok := v.(pyBytes); ok {
+		u.made += int64(len(b))
+		if u.made > u.size {
+			return errorf(ErrTooLarge, "pickle byte %d: the pickle builds more bytes than it holds", u.opOff)
+		}
 	}
 	return u.push(v)
 }

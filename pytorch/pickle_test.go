@@ -316,3 +316,22 @@ func TestRepeatedLongKey(t *testing.T) {
 		t.Errorf("error message of %d bytes", n)
 	}
 }
+
+// TestRepeatedCalls: calls whose cost grows with an argument reused through
+// the memo are bounded: _codecs.encode by the pickle's size, tensor
+// rebuilds by the rank limit.
+func TestRepeatedCalls(t *testing.T) {
+	s := "X" + le64(1 << 20)[:4] + strings.Repeat("a", 1<<20) + "q\x000"
+	enc := "c_codecs\nencode\nq\x01X\x06\x00\x00\x00latin1q\x02"
+	p := s + enc + strings.Repeat("h\x01h\x00h\x02\x86R0", 10000) + "N."
+	start := time.Now()
+	if _, err := unpickle([]byte(p)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("repeated encode: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if _, err := intTuple(pyTuple(make([]any, maxRank+1)), "size"); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("rank %d: %v", maxRank+1, err)
+	}
+}
