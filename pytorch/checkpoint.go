@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"math/big"
 	"os"
@@ -217,6 +218,9 @@ func (l *loader) loadZip() (any, error) {
 	prefix := pkls[0] + "/"
 
 	if f := files[prefix+"byteorder"]; f != nil {
+		if f.UncompressedSize64 > 16 {
+			return nil, errorf(ErrByteOrder, "byteorder record of %d bytes", f.UncompressedSize64)
+		}
 		b, err := readSmall(f, 16)
 		if err != nil {
 			return nil, err
@@ -249,7 +253,8 @@ func (l *loader) loadZip() (any, error) {
 		return nil, fmt.Errorf("data.pkl: %w", err)
 	}
 
-	for key, rec := range l.recs {
+	for _, key := range slices.Sorted(maps.Keys(l.recs)) { // sorted: errors are reproducible
+		rec := l.recs[key]
 		f := files[prefix+"data/"+key]
 		if f == nil {
 			return nil, errorf(ErrMissingStorage, "no record %q for storage %q", prefix+"data/"+key, key)
@@ -378,8 +383,8 @@ func (l *loader) loadLegacy() (any, error) {
 		rec.off, rec.found = pos, true
 		pos += rec.nbytes
 	}
-	for key, rec := range l.recs {
-		if !rec.found {
+	for _, key := range slices.Sorted(maps.Keys(l.recs)) {
+		if !l.recs[key].found {
 			return nil, errorf(ErrMissingStorage, "storage %q is not in the checkpoint's storage list", key)
 		}
 	}
