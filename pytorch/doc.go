@@ -64,7 +64,10 @@
 // checked against their storages, and storages against the records that
 // hold them (whose CRC-32 is verified when a whole record is read);
 // malformed input returns an error wrapping one of the sentinels below,
-// never a panic.
+// never a panic. Values that share parts through the pickle's memo (a few
+// bytes can describe a tuple with 2^60 leaves, or reuse one long string in
+// every opcode) never cost more than a bounded amount of work each: keys
+// and ranks are capped, and error messages describe such values briefly.
 //
 // # Limits
 //
