@@ -111,21 +111,18 @@ func synthCheckpointOrder(tensors []synthTensor, byteorder string) []byte {
 	return buf.Bytes()
 }
 
-var benchOnce sync.Once
-var benchPath string
-
-// benchCheckpoint is a 64 MiB checkpoint of 64 contiguous 1024x256 tensors.
+// benchCheckpoint writes a 64 MiB checkpoint of 64 contiguous 1024x256
+// tensors into b's temporary directory.
 func benchCheckpoint(b *testing.B) string {
-	benchOnce.Do(func() {
-		var ts []synthTensor
-		for i := 0; i < 64; i++ {
-			ts = append(ts, synthTensor{name: "layer." + strconv.Itoa(i), shape: []int32{1024, 256}, stride: []int32{256, 1}, numel: 1 << 18})
-		}
-		dir, _ := os.MkdirTemp("", "bench")
-		benchPath = filepath.Join(dir, "model.bin")
-		os.WriteFile(benchPath, synthCheckpoint(ts), 0o644)
-	})
-	return benchPath
+	var ts []synthTensor
+	for i := 0; i < 64; i++ {
+		ts = append(ts, synthTensor{name: "layer." + strconv.Itoa(i), shape: []int32{1024, 256}, stride: []int32{256, 1}, numel: 1 << 18})
+	}
+	path := filepath.Join(b.TempDir(), "model.bin")
+	if err := os.WriteFile(path, synthCheckpoint(ts), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }
 
 func TestSynthCheckpoint(t *testing.T) {
