@@ -576,12 +576,14 @@ func TestSaveRealFiles(t *testing.T) {
 			got := resave(t, orig)
 			if referenceLayout(t, orig, f) {
 				golden++
+				t.Log("reference layout: must be byte-identical")
 				if !bytes.Equal(got, orig) {
 					t.Fatalf("not byte-identical:\n got %q\nwant %q", head(got), head(orig))
 				}
 				return
 			}
 			other++
+			t.Log("another layout: must read back equal")
 			g, err := Load(got)
 			if err != nil {
 				t.Fatal(err)
