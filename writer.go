@@ -47,6 +47,11 @@ var (
 	ErrWriteAfterClose = errors.New("safetensors: write after close")
 )
 
+var (
+	_ io.WriteCloser = (*Writer)(nil)
+	_ io.ReaderFrom  = (*Writer)(nil)
+)
+
 // Buffering of the Writer: writes of at least directWrite bytes go straight
 // to the destination (after whatever is buffered), smaller ones are gathered
 // into a buffer of at most bufferSize bytes, so that a file of many small
@@ -121,7 +126,9 @@ func (o Options) Save(w io.Writer, tensors map[string]Tensor, metadata map[strin
 // the umask); an existing file keeps its permission bits. If path is a
 // symbolic link, the link itself is replaced, and the file it pointed to is
 // left as it was. Errors are of type [*fs.PathError] for path, wrapping the
-// validation sentinel or the I/O error.
+// validation sentinel or the I/O error. The one error that comes after the
+// rename, from syncing the directory, means that the new file is in place
+// but its name might not survive a crash.
 func SaveFile(path string, tensors map[string]Tensor, metadata map[string]string) error {
 	return Options{}.SaveFile(path, tensors, metadata)
 }
@@ -149,11 +156,7 @@ type plan struct {
 
 // planTensors validates a map of tensors and plans their layout.
 func (o Options) planTensors(tensors map[string]Tensor, metadata map[string]string) (*plan, error) {
-	type item struct {
-		info TensorInfo
-		data []byte
-	}
-	items := make([]item, 0, len(tensors))
+	p := &plan{infos: make([]TensorInfo, 0, len(tensors))}
 	for name, t := range tensors {
 		if err := checkName(name); err != nil {
 			return nil, err
@@ -168,13 +171,12 @@ func (o Options) planTensors(tensors map[string]Tensor, metadata map[string]stri
 		if int64(len(t.data)) != size {
 			return nil, tensorErr(ErrInvalidTensorInfo, name, "%v%v needs %d bytes, data has %d", t.dtype, t.shape, size, len(t.data))
 		}
-		items = append(items, item{TensorInfo{Name: name, DType: t.dtype, Shape: t.shape}, t.data})
+		p.infos = append(p.infos, TensorInfo{Name: name, DType: t.dtype, Shape: t.shape})
 	}
-	slices.SortFunc(items, func(a, b item) int { return compareInfos(&a.info, &b.info) })
-	p := &plan{infos: make([]TensorInfo, len(items)), data: make([][]byte, len(items))}
-	for i := range items {
-		p.infos[i] = items[i].info
-		p.data[i] = items[i].data
+	slices.SortFunc(p.infos, func(a, b TensorInfo) int { return compareInfos(&a, &b) })
+	p.data = make([][]byte, len(p.infos))
+	for i := range p.infos {
+		p.data[i] = tensors[p.infos[i].Name].data
 	}
 	if err := p.layout(metadata, o.maxHeader()); err != nil {
 		return nil, err
@@ -254,7 +256,7 @@ func encodeHeader(infos []TensorInfo, metadata map[string]string, limit int64) (
 	}
 	over := func(b []byte) bool { return limit >= 0 && int64(len(b)-prefixSize) > limit }
 
-	b := make([]byte, prefixSize, prefixSize+2+len(infos)*72)
+	b := make([]byte, prefixSize, headerEstimate(infos, metadata, limit))
 	b = append(b, '{')
 	if metadata != nil {
 		keys := make([]string, 0, len(metadata))
@@ -319,6 +321,26 @@ func encodeHeader(infos []TensorInfo, metadata map[string]string, limit int64) (
 	}
 	binary.LittleEndian.PutUint64(b[:prefixSize], uint64(n))
 	return b, nil
+}
+
+// headerEstimate returns a capacity that usually holds the whole encoded
+// header (escapes can make it longer), at most the limit.
+func headerEstimate(infos []TensorInfo, metadata map[string]string, limit int64) int {
+	n := prefixSize + 2 + 8
+	if metadata != nil {
+		n += len(`"__metadata__":{},`)
+		for k, v := range metadata {
+			n += len(k) + len(v) + 6
+		}
+	}
+	for i := range infos {
+		// "name":{"dtype":"F8_E4M3FNUZ","shape":[...],"data_offsets":[b,e]},
+		n += len(infos[i].Name) + 52 + 11 + 2*11 + 8*len(infos[i].Shape)
+	}
+	if limit >= 0 && int64(n) > limit+prefixSize+8 {
+		n = int(limit) + prefixSize + 8
+	}
+	return n
 }
 
 // appendJSONString appends s, valid UTF-8, as a JSON string with
