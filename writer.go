@@ -483,9 +483,8 @@ func (o Options) NewWriter(w io.Writer, tensors []TensorInfo, metadata map[strin
 	for _, ti := range tensors {
 		ndims += len(ti.Shape)
 	}
-	dims := make([]int, 0, ndims)
 	seen := make(map[string]struct{}, len(tensors))
-	for k, i := range canonicalOrder(tensors) {
+	for i := range tensors {
 		ti := &tensors[i]
 		if err := checkName(ti.Name); err != nil {
 			return nil, err
@@ -494,9 +493,13 @@ func (o Options) NewWriter(w io.Writer, tensors []TensorInfo, metadata map[strin
 			return nil, tensorErr(ErrInvalidHeader, ti.Name, "the name is declared twice")
 		}
 		seen[ti.Name] = struct{}{}
-		if !ti.DType.Valid() {
+		if !ti.DType.Valid() { // before sorting, which indexes dtypeRank by it
 			return nil, tensorErr(ErrInvalidTensorInfo, ti.Name, "invalid dtype %v", ti.DType)
 		}
+	}
+	dims := make([]int, 0, ndims)
+	for k, i := range canonicalOrder(tensors) {
+		ti := &tensors[i]
 		start := len(dims)
 		dims = append(dims, ti.Shape...)
 		p.infos[k] = TensorInfo{Name: ti.Name, DType: ti.DType, Shape: dims[start:len(dims):len(dims)]}

@@ -375,7 +375,7 @@ func TestSaveInvalid(t *testing.T) {
 		{"metadata key not UTF-8", Options{}, map[string]Tensor{"a": good}, map[string]string{"k\xc3": "v"}, ErrInvalidHeader},
 		{"metadata value not UTF-8", Options{}, map[string]Tensor{"a": good}, map[string]string{"k": "\x80"}, ErrInvalidHeader},
 		{"zero Tensor", Options{}, map[string]Tensor{"a": good, "b": {}}, nil, ErrInvalidTensorInfo},
-		{"invalid dtype", Options{}, map[string]Tensor{"b": {dtype: DType(99), shape: []int{1}, data: []byte{1}}}, nil, ErrInvalidTensorInfo},
+		{"invalid dtype", Options{}, map[string]Tensor{"a": good, "b": {dtype: DType(99), shape: []int{1}, data: []byte{1}}, "c": good}, nil, ErrInvalidTensorInfo},
 		{"data too short", Options{}, map[string]Tensor{"b": {dtype: F32, shape: []int{2}, data: make([]byte, 7)}}, nil, ErrInvalidTensorInfo},
 		{"data too long", Options{}, map[string]Tensor{"b": {dtype: U8, shape: []int{}, data: make([]byte, 2)}}, nil, ErrInvalidTensorInfo},
 		{"negative dimension", Options{}, map[string]Tensor{"b": {dtype: U8, shape: []int{-1}, data: nil}}, nil, ErrInvalidTensorInfo},
@@ -1257,6 +1257,7 @@ func TestNewWriterInvalid(t *testing.T) {
 		{"not UTF-8", []TensorInfo{u8("\xc0\x80", 1)}, nil, ErrInvalidHeader},
 		{"metadata not UTF-8", []TensorInfo{u8("a", 1)}, map[string]string{"\xff": ""}, ErrInvalidHeader},
 		{"no dtype", []TensorInfo{{Name: "a", Shape: []int{1}}}, nil, ErrInvalidTensorInfo},
+		{"dtype out of range", []TensorInfo{u8("a", 1), {Name: "b", DType: 200, Shape: []int{1}}, u8("c", 1)}, nil, ErrInvalidTensorInfo},
 		{"negative", []TensorInfo{u8("a", 2, -1)}, nil, ErrInvalidTensorInfo},
 		{"overflow", []TensorInfo{u8("a", 1<<40, 1<<40)}, nil, ErrOverflow},
 		{"total overflow", []TensorInfo{u8("a", 1<<62), u8("b", 1<<62)}, nil, ErrOverflow},
@@ -1778,6 +1779,90 @@ func TestSaveFileFailures(t *testing.T) {
 		}
 		if names := listDir(t, dir); !slices.Equal(names, []string{"sub"}) {
 			t.Fatalf("directory holds %q", names)
+		}
+	})
+}
+
+// FuzzSave builds tensors and declarations from arbitrary bytes (invalid
+// dtypes, negative and huge dimensions, wrong data lengths, names that are
+// not UTF-8 included): Save and NewWriter must return an error or a file
+// that Load reads back to the same tensors, never panic, and never write
+// anything when they fail.
+func FuzzSave(f *testing.F) {
+	f.Add([]byte{12, 2, 3, 4, 1, 'a', 0})
+	f.Add([]byte{21, 1, 3, 1, 'x', 0, 20, 1, 4, 2, 'y', 'z', 1})
+	f.Add([]byte{200, 1, 1, 1, 'b', 0})
+	f.Add([]byte{1, 2, 0xff, 0x7f, 2, 0xc3, 0x28, 1})
+	f.Add([]byte{1, 0, 12, '_', '_', 'm', 'e', 't', 'a', 'd', 'a', 't', 'a', '_', '_', 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		next := func() byte {
+			if len(in) == 0 {
+				return 0
+			}
+			c := in[0]
+			in = in[1:]
+			return c
+		}
+		tensors := map[string]Tensor{}
+		var infos []TensorInfo
+		for len(in) > 0 && len(tensors) < 16 {
+			d := DType(next())
+			shape := make([]int, next()%4)
+			for i := range shape {
+				shape[i] = int(int8(next())) // negative dimensions included
+				if shape[i] > 100 {
+					shape[i] = 1 << (shape[i] - 64) // and huge ones
+				}
+			}
+			name := string(in[:min(int(next()%8), len(in))])
+			in = in[len(name):]
+			size := 0
+			if n, err := byteSize(d, shape); err == nil && n <= 1<<16 {
+				size = n
+			}
+			if next()%5 == 4 {
+				size++ // a wrong length
+			}
+			tensors[name] = Tensor{dtype: d, shape: shape, data: seq(size, len(tensors))}
+			infos = append(infos, TensorInfo{Name: name, DType: d, Shape: shape})
+		}
+		var meta map[string]string
+		if len(tensors)%2 == 1 {
+			meta = map[string]string{string(in): "v", "k": string(in)}
+		}
+
+		var cw countWriter
+		if err := Save(&cw, tensors, meta); err != nil {
+			if cw.n != 0 {
+				t.Fatalf("Save failed (%v) after writing %d bytes", err, cw.n)
+			}
+		} else {
+			file := saveBytes(t, tensors, meta)
+			g, err := Load(file)
+			if err != nil {
+				t.Fatalf("Load of Save's output: %v", err)
+			}
+			for name, x := range tensors {
+				y, err := g.GetTensor(name)
+				if err != nil || y.DType() != x.DType() || !slices.Equal(y.Shape(), x.Shape()) || !bytes.Equal(y.Data(), x.Data()) {
+					t.Fatalf("%q: %v, saved %v (%v)", name, y, x, err)
+				}
+			}
+		}
+
+		cw = countWriter{}
+		tw, err := NewWriter(&cw, infos, meta)
+		if err != nil {
+			if cw.n != 0 || tw != nil {
+				t.Fatalf("NewWriter failed (%v) after writing %d bytes", err, cw.n)
+			}
+			return
+		}
+		if cw.n != 8+tw.HeaderSize() {
+			t.Fatalf("NewWriter wrote %d bytes, header is %d", cw.n, 8+tw.HeaderSize())
+		}
+		if err := tw.Close(); tw.Size() > cw.n && !errors.Is(err, ErrIncompleteBuffer) {
+			t.Fatalf("Close with nothing written: %v", err)
 		}
 	})
 }
