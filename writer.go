@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -245,8 +244,9 @@ func (p *plan) layout(metadata map[string]string, limit int64) error {
 		if err != nil {
 			return err
 		}
-		if size > math.MaxInt64-off {
-			return tensorErr(ErrOverflow, ti.Name, "the data buffer would be larger than %d bytes", int64(math.MaxInt64))
+		// Offsets must fit in an int, as readers on this platform require.
+		if size > int64(maxInt)-off {
+			return tensorErr(ErrOverflow, ti.Name, "the data buffer would be larger than %d bytes", maxInt)
 		}
 		ti.DataOffsets = [2]int64{off, off + size}
 		off += size

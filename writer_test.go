@@ -379,8 +379,8 @@ func TestSaveInvalid(t *testing.T) {
 		{"data too short", Options{}, map[string]Tensor{"b": {dtype: F32, shape: []int{2}, data: make([]byte, 7)}}, nil, ErrInvalidTensorInfo},
 		{"data too long", Options{}, map[string]Tensor{"b": {dtype: U8, shape: []int{}, data: make([]byte, 2)}}, nil, ErrInvalidTensorInfo},
 		{"negative dimension", Options{}, map[string]Tensor{"b": {dtype: U8, shape: []int{-1}, data: nil}}, nil, ErrInvalidTensorInfo},
-		{"element count overflows", Options{}, map[string]Tensor{"b": {dtype: U8, shape: []int{1 << 62, 8}, data: nil}}, nil, ErrOverflow},
-		{"byte size overflows", Options{}, map[string]Tensor{"b": {dtype: F64, shape: []int{1 << 61}, data: nil}}, nil, ErrOverflow},
+		{"element count overflows", Options{}, map[string]Tensor{"b": {dtype: U8, shape: []int{maxInt, maxInt, maxInt}, data: nil}}, nil, ErrOverflow},
+		{"byte size overflows", Options{}, map[string]Tensor{"b": {dtype: F64, shape: []int{maxInt / 2}, data: nil}}, nil, ErrOverflow},
 		{"F4 odd count", Options{}, map[string]Tensor{"b": {dtype: F4, shape: []int{3}, data: make([]byte, 2)}}, nil, ErrMisalignedSlice},
 		{"header over the limit", Options{MaxHeaderSize: 64}, map[string]Tensor{"a": good}, map[string]string{"k": huge}, ErrHeaderTooLarge},
 		{"tensors over the limit", Options{MaxHeaderSize: 64}, map[string]Tensor{huge: good}, nil, ErrHeaderTooLarge},
@@ -1259,8 +1259,8 @@ func TestNewWriterInvalid(t *testing.T) {
 		{"no dtype", []TensorInfo{{Name: "a", Shape: []int{1}}}, nil, ErrInvalidTensorInfo},
 		{"dtype out of range", []TensorInfo{u8("a", 1), {Name: "b", DType: 200, Shape: []int{1}}, u8("c", 1)}, nil, ErrInvalidTensorInfo},
 		{"negative", []TensorInfo{u8("a", 2, -1)}, nil, ErrInvalidTensorInfo},
-		{"overflow", []TensorInfo{u8("a", 1<<40, 1<<40)}, nil, ErrOverflow},
-		{"total overflow", []TensorInfo{u8("a", 1<<62), u8("b", 1<<62)}, nil, ErrOverflow},
+		{"overflow", []TensorInfo{u8("a", maxInt, maxInt)}, nil, ErrOverflow},
+		{"total overflow", []TensorInfo{u8("a", maxInt/2+1), u8("b", maxInt/2+1)}, nil, ErrOverflow},
 		{"F6 misaligned", []TensorInfo{{Name: "a", DType: F6E2M3, Shape: []int{3}}}, nil, ErrMisalignedSlice},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1371,7 +1371,7 @@ func TestWriterLargeStream(t *testing.T) {
 	if strconv.IntSize < 64 {
 		t.Skip("8 GiB tensors need 64-bit ints")
 	}
-	const gib = 1 << 30
+	gib := 1 << 30 // a variable, so that 2*gib compiles where int has 32 bits (the test is skipped there)
 	infos := []TensorInfo{
 		{Name: "a", DType: F32, Shape: []int{gib / 4, 3}}, // 3 GiB, through ReadFrom
 		{Name: "b", DType: BF16, Shape: []int{gib}},       // 2 GiB, through Write in chunks
@@ -1422,7 +1422,7 @@ func TestWriterLargeStream(t *testing.T) {
 	}
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	if w.n != tw.Size() || w.n < 8*gib {
+	if w.n != tw.Size() || w.n < 8*int64(gib) {
 		t.Fatalf("wrote %d bytes, want %d", w.n, tw.Size())
 	}
 	// The header that went out is valid for a file of that size.
