@@ -860,6 +860,14 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 	if dir == "" {
 		dir = "."
 	}
+	// The temporary name adds 16 bytes to the base name: shorten a long base
+	// (at a rune boundary) so that it stays within the usual 255-byte limit.
+	if n := 128; len(base) > n {
+		for n > 0 && !utf8.RuneStart(base[n]) {
+			n--
+		}
+		base = base[:n]
+	}
 	var f saveFile
 	for range 10000 {
 		f, err = saveFS.create(filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(uint64(rand.Uint32()), 10)))

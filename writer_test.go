@@ -1509,6 +1509,23 @@ func TestSaveFileRelative(t *testing.T) {
 	}
 }
 
+// TestSaveFileLongName saves under a name of 250 bytes, which a temporary
+// name of "." + name + ".tmp-NNNNNNNNNN" would push past 255.
+func TestSaveFileLongName(t *testing.T) {
+	dir := t.TempDir()
+	name := strings.Repeat("é", 120) + ".safetensors" // 252 bytes
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Skipf("the file system refuses the name itself: %v", err)
+	}
+	if err := SaveFile(path, nil, map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	if names := listDir(t, dir); !slices.Equal(names, []string{name}) {
+		t.Fatalf("directory holds %q", names)
+	}
+}
+
 func TestSaveFilePermissions(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no unix permissions")
