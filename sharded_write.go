@@ -9,7 +9,10 @@ package safetensors
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -355,4 +358,218 @@ func appendPyString(b []byte, s string) ([]byte, error) {
 		}
 	}
 	return append(b, '"'), nil
+}
+
+// SaveSharded writes tensors into the folder dir (created if needed) as a
+// sharded checkpoint, as transformers' save_pretrained does with
+// safetensors: the tensors, taken in sorted name order, are split into
+// shards of at most opts.MaxShardSize bytes of data by [PlanShards]'s rule,
+// each shard is written with [SaveFile] (so atomically) with
+// {"format": "pt"} metadata as PREFIX-00001-of-0000N.safetensors, and the
+// index PREFIX.safetensors.index.json is written last, atomically too,
+// byte for byte as transformers writes it ([ShardIndex.WriteTo]). When
+// everything fits in one shard, the one file is PREFIX.safetensors and no
+// index is written, as transformers does. Either way, [OpenModel] reads
+// the folder back. It returns the plan it followed.
+//
+// Tensors whose data are the very same bytes (the same slice, as tied
+// weights would be) are put in the same shard, and counted once in
+// total_size and total_parameters, as huggingface_hub does for tensors that
+// share storage; the file holds each of them in full.
+//
+// Everything is validated before the first file is created: the
+// tensors, as [Save] validates them, and every shard's header size. Then,
+// once the new checkpoint is complete, files of an earlier checkpoint
+// with the same prefix that would be mistaken for part of it are removed:
+// shards named PREFIX-NNNNN-of-NNNNN.safetensors that the new one does not
+// have (as transformers does), and PREFIX.safetensors or the index,
+// whichever the new checkpoint does not use. No other file is touched.
+// A failure part way leaves the shards written so far in place, and the
+// previous index, if any, as it was.
+func SaveSharded(dir string, tensors map[string]Tensor, opts ShardOptions) (*ShardPlan, error) {
+	return Options{}.SaveSharded(dir, tensors, opts)
+}
+
+// SaveSharded is [SaveSharded] with these options, which apply to each
+// shard as in [Options.Save].
+func (o Options) SaveSharded(dir string, tensors map[string]Tensor, opts ShardOptions) (*ShardPlan, error) {
+	names := slices.Sorted(maps.Keys(tensors))
+	items := make([]shardItem, len(names))
+	for i, name := range names {
+		t := tensors[name]
+		it, err := newShardItem(name, t.dtype, t.shape)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(t.data)) != it.size {
+			return nil, tensorErr(ErrInvalidTensorInfo, name, "%v%v needs %d bytes, data has %d", t.dtype, t.shape, it.size, len(t.data))
+		}
+		if it.size > 0 {
+			it.storage = &storageKey{first: &t.data[0], n: len(t.data)}
+		}
+		items[i] = it
+	}
+	sp, err := planShards(items, opts)
+	if err != nil {
+		return nil, err
+	}
+	meta := opts.metadata()
+	plans := make([]*plan, len(sp.Files))
+	for i, f := range sp.Files {
+		sub := make(map[string]Tensor, len(f.Tensors))
+		for _, name := range f.Tensors {
+			sub[name] = tensors[name]
+		}
+		if plans[i], err = o.planTensors(sub, meta); err != nil {
+			return nil, fmt.Errorf("safetensors: shard %s: %w", f.Name, err)
+		}
+	}
+	if err := writeSharded(dir, sp, func(i int, w io.Writer) error { return plans[i].writeTo(w) }); err != nil {
+		return nil, err
+	}
+	return sp, nil
+}
+
+// SaveShardedFunc writes a sharded checkpoint of the declared tensors, as
+// [SaveSharded] does, but streams their bytes: tensors are taken in the
+// order given (which decides the split, see [PlanShards]), and for each
+// shard a [Writer] is made and write is called once per tensor, in the
+// Writer's order ([Writer.Infos]: the reference writer's buffer order
+// within the shard), to write that tensor with [Writer.WriteTensor] or
+// [Writer.CopyTensor]. At most one tensor need be in memory at a time, so
+// this suits checkpoints larger than memory, such as a [Model] being
+// re-sharded:
+//
+//	plan, err := safetensors.SaveShardedFunc(dir, infos, opts,
+//		func(w *safetensors.Writer, name string) error {
+//			t, err := m.GetTensor(name)
+//			if err != nil {
+//				return err
+//			}
+//			return w.WriteTensor(name, t)
+//		})
+//
+// Each shard is written atomically: a write that fails, or that writes
+// the tensor short, abandons the shard file and returns the error. Every
+// shard's header is validated before the first file is created; the folder
+// is then handled as by SaveSharded. Tensors cannot share storage here.
+func SaveShardedFunc(dir string, tensors []TensorInfo, opts ShardOptions, write func(w *Writer, name string) error) (*ShardPlan, error) {
+	return Options{}.SaveShardedFunc(dir, tensors, opts, write)
+}
+
+// SaveShardedFunc is [SaveShardedFunc] with these options, which apply to
+// each shard as in [Options.Save].
+func (o Options) SaveShardedFunc(dir string, tensors []TensorInfo, opts ShardOptions, write func(w *Writer, name string) error) (*ShardPlan, error) {
+	plan, err := PlanShards(tensors, opts)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]TensorInfo, len(tensors))
+	for _, ti := range tensors {
+		byName[ti.Name] = TensorInfo{Name: ti.Name, DType: ti.DType, Shape: ti.Shape}
+	}
+	meta := opts.metadata()
+	declared := make([][]TensorInfo, len(plan.Files))
+	for i, f := range plan.Files {
+		for _, name := range f.Tensors {
+			declared[i] = append(declared[i], byName[name])
+		}
+		// Validate the header now, so that nothing is written if a shard's
+		// is too large.
+		if _, err := o.NewWriter(io.Discard, declared[i], meta); err != nil {
+			return nil, fmt.Errorf("safetensors: shard %s: %w", f.Name, err)
+		}
+	}
+	err = writeSharded(dir, plan, func(i int, w io.Writer) error {
+		tw, err := o.NewWriter(w, declared[i], meta)
+		if err != nil {
+			return err
+		}
+		for _, ti := range tw.Infos() {
+			if err := write(tw, ti.Name); err != nil {
+				return fmt.Errorf("safetensors: writing tensor %q: %w", ti.Name, err)
+			}
+			if tw.Written() != ti.DataOffsets[1] {
+				return &FormatError{Err: ErrIncompleteBuffer, Tensor: ti.Name, HasTensor: true, Offset: -1,
+					Msg: fmt.Sprintf("the write function wrote %d bytes of the data buffer, the tensor ends at %d", tw.Written(), ti.DataOffsets[1])}
+			}
+		}
+		return tw.Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// writeSharded writes the files of plan into dir, file i through
+// writeFile, then the index, then removes stale files of the same prefix.
+func writeSharded(dir string, plan *ShardPlan, writeFile func(i int, w io.Writer) error) error {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	for i, f := range plan.Files {
+		path := filepath.Join(dir, f.Name)
+		if err := writeFileAtomic(path, func(w io.Writer) error { return writeFile(i, w) }); err != nil {
+			return &fs.PathError{Op: "save", Path: path, Err: err}
+		}
+	}
+	indexPath := filepath.Join(dir, plan.IndexName)
+	if plan.Sharded() {
+		x := plan.Index()
+		if err := writeFileAtomic(indexPath, func(w io.Writer) error { _, err := x.WriteTo(w); return err }); err != nil {
+			return &fs.PathError{Op: "save", Path: indexPath, Err: err}
+		}
+	}
+	return removeStale(dir, plan)
+}
+
+// removeStale removes, from dir, the files of an earlier checkpoint with
+// plan's prefix that plan does not have.
+func removeStale(dir string, plan *ShardPlan) error {
+	prefix := strings.TrimSuffix(plan.IndexName, ".safetensors.index.json")
+	keep := map[string]bool{}
+	for _, f := range plan.Files {
+		keep[f.Name] = true
+	}
+	var stale []string
+	if plan.Sharded() {
+		stale = append(stale, prefix+".safetensors")
+	} else {
+		stale = append(stale, plan.IndexName)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("safetensors: the checkpoint is saved, but listing %s for stale shards failed: %w", dir, err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); !keep[n] && isShardName(n, prefix) {
+			stale = append(stale, n)
+		}
+	}
+	for _, n := range stale {
+		p := filepath.Join(dir, n)
+		if fi, err := os.Lstat(p); err != nil || fi.IsDir() {
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("safetensors: the checkpoint is saved, but removing the stale %s failed: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// isShardName reports whether name is PREFIX-NNNNN-of-NNNNN.safetensors,
+// with 5 digits or more each.
+func isShardName(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix+"-")
+	if !ok {
+		return false
+	}
+	if rest, ok = strings.CutSuffix(rest, ".safetensors"); !ok {
+		return false
+	}
+	a, b, ok := strings.Cut(rest, "-of-")
+	digits := func(s string) bool { return len(s) >= 5 && strings.Trim(s, "0123456789") == "" }
+	return ok && digits(a) && digits(b)
 }

@@ -3,7 +3,14 @@ package safetensors_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -229,4 +236,346 @@ func TestShardIndexReadsBack(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"total_parameters": "123456789", "total_size": "7510440576"}, m.Metadata())
 	assert.True(t, strings.HasSuffix(b.String(), "}\n"))
+}
+
+// someTensors makes n tensors of various dtypes and sizes, with distinct
+// bytes, named layers.K.KIND.
+func someTensors(t *testing.T, n int) map[string]safetensors.Tensor {
+	t.Helper()
+	out := map[string]safetensors.Tensor{}
+	kinds := []struct {
+		name  string
+		dtype safetensors.DType
+		shape []int
+	}{
+		{"weight", safetensors.F32, []int{16, 8}}, // 512 bytes
+		{"bias", safetensors.BF16, []int{16}},     // 32 bytes
+		{"scale", safetensors.F64, []int{}},       // 8 bytes
+		{"codes", safetensors.F4, []int{4, 6}},    // 12 bytes
+	}
+	for k := range n {
+		kind := kinds[k%len(kinds)]
+		size := kind.dtype.BitSize() / 8
+		elems := 1
+		for _, d := range kind.shape {
+			elems *= d
+		}
+		size = elems * kind.dtype.BitSize() / 8
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(k*31 + i)
+		}
+		tensor, err := safetensors.NewTensor(kind.dtype, kind.shape, data)
+		require.NoError(t, err)
+		out[fmt.Sprintf("layers.%d.%s", k/len(kinds), kind.name)] = tensor
+	}
+	return out
+}
+
+var shardName = regexp.MustCompile(`^model-(\d{5})-of-(\d{5})\.safetensors$`)
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func TestSaveShardedRoundTrip(t *testing.T) {
+	tensors := someTensors(t, 24) // 6 x (512+32+8+12) = 3384 bytes
+	dir := filepath.Join(t.TempDir(), "new", "folder")
+	plan, err := safetensors.SaveSharded(dir, tensors, safetensors.ShardOptions{MaxShardSize: 1000})
+	require.NoError(t, err)
+	require.True(t, plan.Sharded())
+	assert.Equal(t, int64(3384), plan.TotalSize)
+	assert.Equal(t, int64(6*(128+16+1+24)), plan.TotalParameters)
+
+	// The files: every shard, named as transformers names them, and the index.
+	var want []string
+	for i, f := range plan.Files {
+		m := shardName.FindStringSubmatch(f.Name)
+		require.NotNil(t, m, f.Name)
+		assert.Equal(t, fmt.Sprintf("%05d", i+1), m[1])
+		assert.Equal(t, fmt.Sprintf("%05d", len(plan.Files)), m[2])
+		assert.LessOrEqual(t, f.Size, int64(1000))
+		want = append(want, f.Name)
+	}
+	want = append(want, "model.safetensors.index.json")
+	slices.Sort(want)
+	assert.Equal(t, want, dirNames(t, dir), "no temporary file left behind")
+
+	// The split follows sorted names: every shard's tensors come after the
+	// previous shard's.
+	var order []string
+	for _, f := range plan.Files {
+		order = append(order, f.Tensors...)
+	}
+	assert.True(t, slices.IsSorted(order))
+
+	// The index is the plan's, as ShardIndex writes it.
+	var idx bytes.Buffer
+	_, err = plan.Index().WriteTo(&idx)
+	require.NoError(t, err)
+	onDisk, err := os.ReadFile(filepath.Join(dir, "model.safetensors.index.json"))
+	require.NoError(t, err)
+	assert.Equal(t, idx.String(), string(onDisk))
+
+	m, err := safetensors.OpenModel(dir)
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, m.Verify())
+	assert.Equal(t, slices.Sorted(maps.Keys(tensors)), m.Keys())
+	assert.Equal(t, map[string]string{"total_size": "3384", "total_parameters": strconv.FormatInt(plan.TotalParameters, 10)}, m.Metadata())
+	for name, tensor := range tensors {
+		got, err := m.GetTensor(name)
+		require.NoError(t, err)
+		assert.Equal(t, tensor.DType(), got.DType(), name)
+		assert.Equal(t, tensor.Shape(), got.Shape(), name)
+		assert.Equal(t, tensor.Data(), got.Data(), name)
+	}
+	for _, f := range plan.Files {
+		shard, err := m.Shard(f.Name)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]string{"format": "pt"}, shard.Metadata())
+		assert.Equal(t, len(f.Tensors), shard.Len())
+	}
+}
+
+func TestSaveShardedSingleFile(t *testing.T) {
+	tensors := someTensors(t, 4)
+	dir := t.TempDir()
+	plan, err := safetensors.SaveSharded(dir, tensors, safetensors.ShardOptions{Metadata: map[string]string{"format": "mlx"}})
+	require.NoError(t, err)
+	assert.False(t, plan.Sharded())
+	assert.Equal(t, []string{"model.safetensors"}, dirNames(t, dir), "one file, no index, as transformers")
+	f, err := safetensors.Open(filepath.Join(dir, "model.safetensors"))
+	require.NoError(t, err)
+	defer f.Close()
+	assert.Equal(t, map[string]string{"format": "mlx"}, f.Metadata())
+	assert.Equal(t, 4, f.Len())
+}
+
+func TestSaveShardedSharedStorage(t *testing.T) {
+	for name, c := range loadPlans(t) {
+		if !c.shared() {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			tensors := map[string]safetensors.Tensor{}
+			storage := map[string][]byte{}
+			for i, tt := range c.Tensors {
+				n := int(tt[1].(float64))
+				data := bytes.Repeat([]byte{byte(i + 1)}, n)
+				if id, ok := tt[2].(string); ok {
+					if s, seen := storage[id]; seen {
+						data = s // the very same bytes: shared storage
+					}
+					storage[id] = data
+				}
+				tensor, err := safetensors.NewTensor(safetensors.U8, []int{n}, data)
+				require.NoError(t, err)
+				tensors[tt[0].(string)] = tensor
+			}
+			dir := t.TempDir()
+			plan, err := safetensors.SaveSharded(dir, tensors, safetensors.ShardOptions{MaxShardSize: c.Limit})
+			require.NoError(t, err)
+			assert.Equal(t, c.files, planFiles(plan), "huggingface_hub's assignment")
+			assert.Equal(t, c.TotalSize, plan.TotalSize, "shared storage counted once")
+			m, err := safetensors.OpenModel(dir)
+			require.NoError(t, err)
+			defer m.Close()
+			require.NoError(t, m.Verify())
+			for name, tensor := range tensors {
+				got, err := m.GetTensor(name)
+				require.NoError(t, err)
+				assert.Equal(t, tensor.Data(), got.Data(), "each tensor is in its shard in full")
+			}
+		})
+	}
+}
+
+func TestSaveShardedRemovesStaleFiles(t *testing.T) {
+	dir := t.TempDir()
+	keep := []string{"config.json", "other-00001-of-00005.safetensors", "model-1-of-2.safetensors", "model-00001-of-00003.safetensors.bak"}
+	for _, n := range keep {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644))
+	}
+	tensors := someTensors(t, 24)
+	p3, err := safetensors.SaveSharded(dir, tensors, safetensors.ShardOptions{MaxShardSize: 1300})
+	require.NoError(t, err)
+	p2, err := safetensors.SaveSharded(dir, tensors, safetensors.ShardOptions{MaxShardSize: 2000})
+	require.NoError(t, err)
+	require.Greater(t, len(p3.Files), len(p2.Files))
+	want := append(slices.Clone(keep), "model.safetensors.index.json")
+	for _, f := range p2.Files {
+		want = append(want, f.Name)
+	}
+	slices.Sort(want)
+	assert.Equal(t, want, dirNames(t, dir), "the shards of the first save are gone, nothing else")
+
+	// A single-file save removes the index and the shards...
+	_, err = safetensors.SaveSharded(dir, tensors, safetensors.ShardOptions{})
+	require.NoError(t, err)
+	want = append(slices.Clone(keep), "model.safetensors")
+	slices.Sort(want)
+	assert.Equal(t, want, dirNames(t, dir))
+
+	// ...and a sharded one removes model.safetensors, which OpenModel would
+	// otherwise prefer to the index.
+	_, err = safetensors.SaveSharded(dir, tensors, safetensors.ShardOptions{MaxShardSize: 2000})
+	require.NoError(t, err)
+	assert.NotContains(t, dirNames(t, dir), "model.safetensors")
+	m, err := safetensors.OpenModel(dir)
+	require.NoError(t, err)
+	assert.True(t, m.Sharded())
+	m.Close()
+
+	// Another prefix leaves model's files alone.
+	_, err = safetensors.SaveSharded(dir, tensors, safetensors.ShardOptions{Prefix: "other", MaxShardSize: 2000})
+	require.NoError(t, err)
+	assert.Contains(t, dirNames(t, dir), "model.safetensors.index.json")
+	assert.NotContains(t, dirNames(t, dir), "other-00001-of-00005.safetensors", "a stale shard of prefix other")
+}
+
+func TestSaveShardedRefusesBeforeWriting(t *testing.T) {
+	good := someTensors(t, 8)
+	bad, err := safetensors.NewTensor(safetensors.U8, []int{3}, []byte{1, 2, 3})
+	require.NoError(t, err)
+	cases := map[string]struct {
+		tensors map[string]safetensors.Tensor
+		o       safetensors.Options
+		opts    safetensors.ShardOptions
+		is      error
+	}{
+		"reserved name":     {map[string]safetensors.Tensor{"__metadata__": bad}, safetensors.Options{}, safetensors.ShardOptions{}, safetensors.ErrInvalidHeader},
+		"name not UTF-8":    {map[string]safetensors.Tensor{"\xff": bad}, safetensors.Options{}, safetensors.ShardOptions{}, safetensors.ErrInvalidHeader},
+		"header too large":  {good, safetensors.Options{MaxHeaderSize: 100}, safetensors.ShardOptions{MaxShardSize: 600}, safetensors.ErrHeaderTooLarge},
+		"metadata not UTF8": {good, safetensors.Options{}, safetensors.ShardOptions{MaxShardSize: 600, Metadata: map[string]string{"k": "\xff"}}, safetensors.ErrInvalidHeader},
+		"bad prefix":        {good, safetensors.Options{}, safetensors.ShardOptions{Prefix: "../x"}, nil},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, err := c.o.SaveSharded(dir, c.tensors, c.opts)
+			require.Error(t, err)
+			if c.is != nil {
+				assert.ErrorIs(t, err, c.is)
+			}
+			assert.Empty(t, dirNames(t, dir), "nothing written")
+			_, err = c.o.SaveShardedFunc(dir, infosOf(c.tensors), c.opts, func(w *safetensors.Writer, name string) error {
+				t.Fatal("no tensor may be written")
+				return nil
+			})
+			require.Error(t, err)
+			assert.Empty(t, dirNames(t, dir), "nothing written")
+		})
+	}
+}
+
+func TestSaveShardedLengthMismatch(t *testing.T) {
+	// A Tensor built by hand cannot have the wrong length (NewTensor checks);
+	// the zero Tensor is the one way to pass an invalid one.
+	_, err := safetensors.SaveSharded(t.TempDir(), map[string]safetensors.Tensor{"z": {}}, safetensors.ShardOptions{})
+	assert.ErrorIs(t, err, safetensors.ErrInvalidTensorInfo)
+}
+
+func infosOf(tensors map[string]safetensors.Tensor) []safetensors.TensorInfo {
+	var out []safetensors.TensorInfo
+	for _, name := range slices.Sorted(maps.Keys(tensors)) {
+		out = append(out, safetensors.TensorInfo{Name: name, DType: tensors[name].DType(), Shape: tensors[name].Shape()})
+	}
+	return out
+}
+
+func TestSaveShardedFuncReshardsAModel(t *testing.T) {
+	tensors := someTensors(t, 24)
+	src := t.TempDir()
+	_, err := safetensors.SaveSharded(src, tensors, safetensors.ShardOptions{MaxShardSize: 1000})
+	require.NoError(t, err)
+	m, err := safetensors.OpenModel(src)
+	require.NoError(t, err)
+	defer m.Close()
+
+	var infos []safetensors.TensorInfo
+	for info, err := range m.All() {
+		require.NoError(t, err)
+		infos = append(infos, info)
+	}
+	dst := t.TempDir()
+	var calls []string
+	plan, err := safetensors.SaveShardedFunc(dst, infos, safetensors.ShardOptions{MaxShardSize: 1500, Prefix: "resharded"},
+		func(w *safetensors.Writer, name string) error {
+			calls = append(calls, name)
+			tensor, err := m.GetTensor(name) // a view of the source's mapping
+			if err != nil {
+				return err
+			}
+			return w.WriteTensor(name, tensor)
+		})
+	require.NoError(t, err)
+	assert.Len(t, calls, 24, "one call per tensor")
+	// The same split as PlanShards gives for the same order.
+	want, err := safetensors.PlanShards(infos, safetensors.ShardOptions{MaxShardSize: 1500, Prefix: "resharded"})
+	require.NoError(t, err)
+	assert.Equal(t, want, plan)
+
+	m2, err := safetensors.OpenModel(filepath.Join(dst, "resharded.safetensors.index.json"))
+	require.NoError(t, err)
+	defer m2.Close()
+	require.NoError(t, m2.Verify())
+	assert.Equal(t, len(plan.Files), len(m2.Files()))
+	for name, tensor := range tensors {
+		got, err := m2.GetTensor(name)
+		require.NoError(t, err)
+		assert.Equal(t, tensor.Data(), got.Data(), name)
+	}
+}
+
+func TestSaveShardedFuncFailures(t *testing.T) {
+	tensors := someTensors(t, 8)
+	infos := infosOf(tensors)
+	opts := safetensors.ShardOptions{MaxShardSize: 600}
+	plan, err := safetensors.PlanShards(infos, opts)
+	require.NoError(t, err)
+	require.True(t, plan.Sharded())
+	second := plan.Files[1].Tensors[0]
+
+	t.Run("write error", func(t *testing.T) {
+		dir := t.TempDir()
+		boom := errors.New("boom")
+		_, err := safetensors.SaveShardedFunc(dir, infos, opts, func(w *safetensors.Writer, name string) error {
+			if name == second {
+				return boom
+			}
+			return w.WriteTensor(name, tensors[name])
+		})
+		assert.ErrorIs(t, err, boom)
+		assert.Contains(t, err.Error(), second)
+		assert.Equal(t, []string{plan.Files[0].Name}, dirNames(t, dir), "the failed shard and the index are not written")
+	})
+	t.Run("short write", func(t *testing.T) {
+		dir := t.TempDir()
+		_, err := safetensors.SaveShardedFunc(dir, infos, opts, func(w *safetensors.Writer, name string) error {
+			if name == second {
+				_, err := w.Write(tensors[name].Data()[:1])
+				return err
+			}
+			return w.WriteTensor(name, tensors[name])
+		})
+		assert.ErrorIs(t, err, safetensors.ErrIncompleteBuffer)
+		assert.Equal(t, []string{plan.Files[0].Name}, dirNames(t, dir))
+	})
+	t.Run("wrong tensor", func(t *testing.T) {
+		dir := t.TempDir()
+		_, err := safetensors.SaveShardedFunc(dir, infos, opts, func(w *safetensors.Writer, name string) error {
+			other := plan.Files[0].Tensors[len(plan.Files[0].Tensors)-1]
+			return w.WriteTensor(other, tensors[other])
+		})
+		assert.Error(t, err)
+		assert.Empty(t, dirNames(t, dir))
+	})
 }
