@@ -582,3 +582,85 @@ func TestModelShardErrors(t *testing.T) {
 		assert.Equal(t, []byte{3}, tensor.Data())
 	})
 }
+
+// Which tensors a sharded model has, and where, costs only its index; a
+// tensor's shard is opened (mapped) when the tensor is first asked for.
+func ExampleOpenModel() {
+	dir, err := os.MkdirTemp("", "model")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	pt := map[string]string{"format": "pt"}
+	os.WriteFile(filepath.Join(dir, shard1), stFile(pt, u8s("embed", 1, 2, 3)), 0o644)
+	os.WriteFile(filepath.Join(dir, shard2), stFile(pt, u8s("head", 4, 5)), 0o644)
+	os.WriteFile(filepath.Join(dir, safetensors.IndexName),
+		indexJSON(`{"total_size": 5}`, [2]string{"embed", shard1}, [2]string{"head", shard2}), 0o644)
+
+	m, err := safetensors.OpenModel(dir) // or the index's path
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	fmt.Println(m.Keys(), m.Metadata())
+	file, _ := m.FileOf("head")
+	t, err := m.GetTensor("head")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(file, t.DType(), t.Shape(), t.Data())
+	// Output:
+	// [embed head] map[total_size:5]
+	// model-00002-of-00002.safetensors U8 [2] [4 5]
+}
+
+// BenchmarkModelGetTensor compares GetTensor through a sharded Model with
+// GetTensor on the shard's File itself: the Model's cost is a map lookup
+// and an atomic load.
+//
+//	go test -run '^$' -bench ModelGetTensor -count 1 .
+func BenchmarkModelGetTensor(b *testing.B) {
+	dir := b.TempDir()
+	tensors := map[string][]byte{}
+	var list []st
+	for i := range 64 {
+		name := fmt.Sprintf("t%02d", i)
+		list = append(list, u8s(name, byte(i), 1, 2, 3))
+		tensors[name] = list[i].data
+	}
+	var weights [][2]string
+	for name := range tensors {
+		weights = append(weights, [2]string{name, shard1})
+	}
+	if err := os.WriteFile(filepath.Join(dir, shard1), stFile(nil, list...), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, safetensors.IndexName), indexJSON("{}", weights...), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	m, err := safetensors.OpenModel(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	f, err := m.Shard(shard1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("File", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := f.GetTensor("t42"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Model", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.GetTensor("t42"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -579,3 +579,48 @@ func TestSaveShardedFuncFailures(t *testing.T) {
 		assert.Empty(t, dirNames(t, dir))
 	})
 }
+
+// A model is saved in shards of at most 16 bytes of data, then opened as
+// one: transformers' layout, which transformers reads back as is.
+func ExampleSaveSharded() {
+	dir, err := os.MkdirTemp("", "sharded")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	weight, _ := safetensors.FromFloat32(safetensors.F32, []int{2, 2}, []float32{1, 2, 3, 4}) // 16 bytes
+	bias, _ := safetensors.FromFloat32(safetensors.F32, []int{2}, []float32{0.5, -0.5})       // 8 bytes
+	plan, err := safetensors.SaveSharded(dir, map[string]safetensors.Tensor{"weight": weight, "bias": bias},
+		safetensors.ShardOptions{MaxShardSize: 16})
+	if err != nil {
+		panic(err)
+	}
+	for _, f := range plan.Files {
+		fmt.Println(f.Name, f.Tensors)
+	}
+	index, _ := os.ReadFile(filepath.Join(dir, "model.safetensors.index.json"))
+	fmt.Print(string(index))
+
+	m, err := safetensors.OpenModel(dir)
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	w, _ := m.GetTensor("weight")
+	values, _ := safetensors.Values[float32](w)
+	fmt.Println(m.Keys(), values)
+	// Output:
+	// model-00001-of-00002.safetensors [bias]
+	// model-00002-of-00002.safetensors [weight]
+	// {
+	//   "metadata": {
+	//     "total_parameters": 6,
+	//     "total_size": 24
+	//   },
+	//   "weight_map": {
+	//     "bias": "model-00001-of-00002.safetensors",
+	//     "weight": "model-00002-of-00002.safetensors"
+	//   }
+	// }
+	// [bias weight] [1 2 3 4]
+}

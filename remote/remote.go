@@ -74,7 +74,7 @@ var (
 // Defaults of [Options].
 const (
 	DefaultPrefixSize   = 100_000
-	DefaultChunkSize    = 16 << 20
+	DefaultChunkSize    = 8 << 20
 	DefaultParallelism  = 4
 	DefaultRetries      = 5
 	DefaultBackoff      = 250 * time.Millisecond
@@ -101,7 +101,7 @@ type Options struct {
 	PrefixSize int64
 	// ChunkSize is the largest range one request asks for; larger reads
 	// are split into chunks fetched in parallel. Default DefaultChunkSize
-	// (16 MiB).
+	// (8 MiB).
 	ChunkSize int64
 	// Parallelism is how many requests one read may have in flight.
 	// Default DefaultParallelism (4).

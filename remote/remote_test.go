@@ -799,3 +799,29 @@ func stFileOf(tensors ...tensor) []byte {
 	b, _ := buildFile(nil, tensors...)
 	return b
 }
+
+func TestRedirects(t *testing.T) {
+	// The Hugging Face Hub answers .../resolve/main/FILE with a redirect to
+	// its CDN; the range and validators must survive it.
+	data, off := standardFile()
+	s := newServer(t, map[string]file{"/blob/abc": {data: data, etag: `"abc"`}})
+	s.setHook(func(n int, w http.ResponseWriter, r *http.Request, fl file) bool {
+		if r.URL.Path == "/resolve/main/model.safetensors" {
+			http.Redirect(w, r, "/blob/abc", http.StatusFound)
+			return true
+		}
+		return false
+	})
+	f, err := remote.Open(context.Background(), s.URL+"/resolve/main/model.safetensors", fast())
+	require.NoError(t, err)
+	d, err := f.GetTensor("d")
+	require.NoError(t, err)
+	assert.Equal(t, data[off["d"][0]:off["d"][1]], d.Data())
+	log := s.since(0)
+	require.Len(t, log, 4, "two ranges, each redirected once")
+	assert.Equal(t, []string{"/resolve/main/model.safetensors", "/blob/abc", "/resolve/main/model.safetensors", "/blob/abc"}, paths(log))
+	assert.Equal(t, "bytes=0-99999", log[1].rng)
+	assert.Equal(t, rangeOf(off["d"][0], off["d"][1]), log[3].rng)
+	assert.Equal(t, `"abc"`, log[3].ifRange)
+	assert.Equal(t, http.StatusPartialContent, log[3].status)
+}

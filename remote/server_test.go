@@ -70,7 +70,7 @@ type server struct {
 	hook func(n int, w http.ResponseWriter, r *http.Request, f file) bool
 }
 
-func newServer(t *testing.T, files map[string]file) *server {
+func newServer(t testing.TB, files map[string]file) *server {
 	t.Helper()
 	s := &server{files: files}
 	s.Server = httptest.NewServer(s) // listens on 127.0.0.1
@@ -80,7 +80,7 @@ func newServer(t *testing.T, files map[string]file) *server {
 
 // serveOne starts a server of one file at /model.safetensors, with a
 // strong ETag and a Last-Modified date, and returns its URL.
-func serveOne(t *testing.T, data []byte) (*server, string) {
+func serveOne(t testing.TB, data []byte) (*server, string) {
 	s := newServer(t, map[string]file{"/model.safetensors": {data: data, etag: `"v1"`, modtime: time.Unix(1700000000, 0)}})
 	return s, s.URL + "/model.safetensors"
 }
