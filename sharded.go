@@ -38,12 +38,12 @@ const SingleFileName = "model.safetensors"
 // over HTTP.
 //
 // The index alone answers [Model.Keys], [Model.Len], [Model.Metadata],
-// [Model.Files] and [Model.FileOf]. [Model.GetTensor], [Model.GetSlice] and
-// [Model.Info] work across shards as [File]'s do within one. Every other method opens the shards it
-// needs, once each, on first use: a shard is opened when one of its tensors
-// is first asked for. On opening, a shard's header is checked against the
-// index (see [ErrInvalidIndex]); [Model.Verify] opens and checks them all.
-// A shard that fails to open is not remembered as failed: the next call
+// [Model.Files] and [Model.FileOf], without opening any shard.
+// [Model.GetTensor], [Model.GetSlice] and [Model.Info] work across shards
+// as [File]'s methods do within one, opening the shard they need, once, on
+// first use. On opening, a shard's header is checked against the index
+// (see [ErrInvalidIndex]); [Model.Verify] opens and checks them all. A
+// shard that fails to open is not remembered as failed: the next call
 // tries again.
 //
 // The Model owns the shards it opens and closes them in [Model.Close]. Its

@@ -664,3 +664,51 @@ func BenchmarkModelGetTensor(b *testing.B) {
 		}
 	})
 }
+
+// FuzzNewModel feeds arbitrary bytes to the index parser: it must never
+// panic, and an index it accepts must survive a round trip through
+// ShardIndex.WriteTo with the same weight map.
+func FuzzNewModel(f *testing.F) {
+	real, err := os.ReadFile("testdata/real/index/phi-tiny-moe.model.safetensors.index.json")
+	require.NoError(f, err)
+	f.Add(real[:2000])
+	f.Add(indexJSON(`{"total_size": 9}`, [2]string{"a", shard1}, [2]string{"b", shard2}))
+	f.Add([]byte(`{"weight_map": {"\u00e9\"": "x.safetensors"}, "metadata": {"k": [1, {"a": null}]}}`))
+	f.Add([]byte(`{"weight_map": {"a": "../x"}}`))
+	f.Fuzz(func(t *testing.T, index []byte) {
+		m, err := safetensors.NewModel(index, nil)
+		if err != nil {
+			if !errors.Is(err, safetensors.ErrInvalidIndex) {
+				t.Fatalf("error does not wrap ErrInvalidIndex: %v", err)
+			}
+			return
+		}
+		keys := m.Keys()
+		if !slices.IsSorted(keys) || len(keys) != m.Len() {
+			t.Fatalf("keys not sorted or wrong count")
+		}
+		x := &safetensors.ShardIndex{WeightMap: map[string]string{}}
+		for _, k := range keys {
+			file, ok := m.FileOf(k)
+			if !ok || !slices.Contains(m.Files(), file) {
+				t.Fatalf("tensor %q: file %q not among the files", k, file)
+			}
+			x.WeightMap[k] = file
+		}
+		var b strings.Builder
+		if _, err := x.WriteTo(&b); err != nil {
+			t.Fatal(err)
+		}
+		m2, err := safetensors.NewModel([]byte(b.String()), nil)
+		if err != nil {
+			t.Fatalf("re-encoded index refused: %v\n%s", err, b.String())
+		}
+		for _, k := range keys {
+			f1, _ := m.FileOf(k)
+			f2, _ := m2.FileOf(k)
+			if f1 != f2 {
+				t.Fatalf("tensor %q: %q became %q", k, f1, f2)
+			}
+		}
+	})
+}
