@@ -62,7 +62,9 @@ func pad(s string) []byte {
 // Word returns the 32-bit word at element index i of the data buffer of
 // either file: words are numbered across the whole data buffer, so every
 // page of every tensor holds different bytes. In the matrix file, element
-// (r, c) is Word(r*MatrixSide + c).
+// (r, c) is Word(r*MatrixSide + c). Both files hold the same words at the
+// same data offsets, so the model's data buffer is the first ModelData
+// bytes of the matrix's.
 func Word(i int) uint32 { return uint32(i)*2654435761 + 0x9e3779b9 }
 
 // WriteModel writes the model file at path.
