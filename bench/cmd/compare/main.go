@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -70,6 +71,7 @@ type env struct {
 	// memory, read from the matrix file (so pre-touched), holds both.
 	modelHead  []byte   // the model file's prefix and header
 	matrixHead []byte   // the matrix file's prefix and header
+	matrixFile []byte   // the whole matrix file, in memory
 	matrixData []byte   // the matrix file's data buffer, in memory
 	modelData  []byte   // the model file's data buffer: a prefix of matrixData
 	tensors    [][]byte // the model's tensors, in modelData
@@ -103,7 +105,10 @@ func main() {
 	n := flag.Int("n", 3, "samples per row; the table shows their median")
 	dirFlag := flag.String("dir", "", "directory for the generated files (default: a new temporary directory, removed at the end)")
 	opsFlag := flag.String("ops", "open,all,rows,cols,save,mem", "operations to run, comma-separated")
+	match := flag.String("match", "", "run only the rows whose id (\"op/lib/what\") matches this regular expression; the targets need the reference rows too")
 	flag.Parse()
+	matchRE, err := regexp.Compile(*match)
+	check(err)
 	want := map[string]bool{}
 	for _, o := range strings.Split(*opsFlag, ",") {
 		want[strings.TrimSpace(o)] = true
@@ -132,7 +137,7 @@ func main() {
 		}
 		var these []*row
 		for _, r := range rows {
-			if r.op == op.key {
+			if r.op == op.key && matchRE.MatchString(r.id) {
 				these = append(these, r)
 			}
 		}
@@ -153,6 +158,7 @@ func main() {
 var rowSets = []func(e *env) []*row{
 	refRows,
 	oursRows,
+	oursSliceRows,
 	nlpRows,
 	maruelRows,
 	ollamaRows,
@@ -186,6 +192,8 @@ func setup(dir string) (*env, error) {
 	if !bytes.HasPrefix(file, e.matrixHead) || len(file) != len(e.matrixHead)+gen.MatrixData {
 		return nil, errors.New("the matrix file has the wrong header or size")
 	}
+	e.matrixFile = file
+	e.matrixFile = file
 	e.matrixData = file[len(e.matrixHead):]
 	e.modelData = e.matrixData[:gen.ModelData]
 	mf, err := os.Open(e.model)

@@ -62,13 +62,13 @@ func printOp(title string, rows []*row) {
 		}
 		vsRef := ""
 		if ref := byID[r.vs]; ref != nil && ref.err == nil && ref.median() > 0 {
-			vsRef = fmt.Sprintf("%.2f", ratio(m, ref.median()))
+			vsRef = fmtRatio(ratio(m, ref.median()))
 		} else if r.lib == "ref" && r.vs == "" {
 			vsRef = "ref"
 		}
 		vsPeer := ""
 		if best != nil && r.lib != "ref" {
-			vsPeer = fmt.Sprintf("%.2f", ratio(m, best.median()))
+			vsPeer = fmtRatio(ratio(m, best.median()))
 		}
 		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.lib, what, dur(m), rate, vsRef, vsPeer)
 	}
@@ -76,6 +76,15 @@ func printOp(title string, rows []*row) {
 }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+// fmtRatio formats a ratio with two decimals, or three significant
+// digits when it is small.
+func fmtRatio(x float64) string {
+	if x < 0.1 {
+		return fmt.Sprintf("%.3g", x)
+	}
+	return fmt.Sprintf("%.2f", x)
+}
 
 // dur formats d with three significant digits.
 func dur(d time.Duration) string {

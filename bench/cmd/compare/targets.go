@@ -35,7 +35,7 @@ var targets = []target{
 				return "", false, "no peer measured"
 			}
 			x := ratio(ours, best)
-			return fmt.Sprintf("%.2f (fastest peer: %s)", x, rows[bestID].lib), x <= 1.00, ""
+			return fmt.Sprintf("%s (fastest peer: %s)", fmtRatio(x), rows[bestID].lib), x <= 1.00, ""
 		},
 	},
 	timeTarget("all tensors read (views, every page touched) within 1.1x of mapping and touching every page",
@@ -100,7 +100,7 @@ func timeTarget(name, goal, id, ref string, limit float64) target {
 			return "", false, why
 		}
 		x := ratio(a, b)
-		return fmt.Sprintf("%.2f", x), x <= limit, ""
+		return fmtRatio(x), x <= limit, ""
 	}}
 }
 
@@ -117,7 +117,7 @@ func speedTarget(name, goal, id, ref string, limit float64) target {
 			return "", false, why
 		}
 		x := ratio(b, a)
-		return fmt.Sprintf("%.2f", x), x >= limit, ""
+		return fmtRatio(x), x >= limit, ""
 	}}
 }
 
