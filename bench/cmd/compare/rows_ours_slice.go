@@ -53,7 +53,7 @@ func oursSliceRows(e *env) []*row {
 					f.Close()
 					return nil, nil, err
 				}
-				touch(t.Data())
+				sink += touch(t.Data())
 				return f, f.Close, nil
 			}},
 			{"/load", "Load (the file's bytes already in memory)", func() (*safetensors.File, func() error, error) {

@@ -111,9 +111,13 @@ func childRead(lib Lib, path string) (r Result) {
 	if err != nil {
 		return Result{Kind: Error, Msg: err.Error(), Sentinel: SentinelName(err)}
 	}
-	_ = sum
+	Sink += sum
 	return Result{Kind: OK, Tensors: n}
 }
+
+// Sink receives the sum of the bytes a child read, so that the compiler
+// cannot drop the reads.
+var Sink byte
 
 // Lib is peers.Lib, for short.
 type Lib = peers.Lib
