@@ -144,6 +144,7 @@ func main() {
 		measure(these, *n)
 		printOp(op.title, these)
 	}
+	printCosts(rows)
 	var mem map[string]memResult
 	if want["mem"] {
 		mem = printMemory(e)

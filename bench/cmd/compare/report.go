@@ -128,3 +128,50 @@ func kernel() string {
 	}
 	return unix.ByteSliceToString(u.Release[:])
 }
+
+// printCosts derives, from reference rows of this run, what the machine
+// charges for the things that decide the targets: the first touch of new
+// memory, a page fault on a mapped file, a system call.
+func printCosts(all []*row) {
+	rows := map[string]*row{}
+	for _, r := range all {
+		if r.err == nil && len(r.times) > 0 {
+			rows[r.id] = r
+		}
+	}
+	type cost struct{ what, from, value string }
+	var costs []cost
+	if a, b := rows[refPreadNew], rows[refPread]; a != nil && b != nil {
+		per := (a.median() - b.median()).Seconds() / (float64(a.bytes) / (1 << 30))
+		costs = append(costs, cost{"first touch of new memory, per GiB", "pread into new buffers minus pread into pre-touched ones", fmt.Sprintf("%.2f s", per)})
+	}
+	if r := rows[refMapTouch]; r != nil {
+		costs = append(costs, cost{"mapping a cached file and faulting in every page, per GiB", "mmap, touch every page, munmap", dur(r.median())})
+	}
+	const runs = 16384
+	if r := rows["cols/ref/map-gather"]; r != nil {
+		costs = append(costs, cost{"one page fault of a mapped, cached file (one per 64 KiB row: nothing around it is mapped yet)", "mmap, copy 256 bytes from each of 16384 rows", dur(r.median() / runs)})
+	}
+	if r := rows["cols/ref/pread-runs"]; r != nil {
+		costs = append(costs, cost{"one pread of 256 bytes", "16384 preads of 256 bytes", dur(r.median() / runs)})
+	}
+	if r := rows[refCopyCols]; r != nil {
+		costs = append(costs, cost{"one copy() of 256 bytes, 64 KiB away from the last, in memory", "16384 copies between pre-touched buffers", dur(r.median() / runs)})
+	}
+	if r := rows[refOpen]; r != nil {
+		if m := rows["open/ref/map-header"]; m != nil {
+			costs = append(costs, cost{"reading the 18 KB header through a new mapping instead of with pread", "the two open references", dur(m.median() - r.median())})
+		}
+	}
+	if len(costs) == 0 {
+		return
+	}
+	fmt.Println("## What this machine charges, derived from the reference rows above")
+	fmt.Println()
+	fmt.Println("| cost | derived from | value |")
+	fmt.Println("|---|---|---:|")
+	for _, c := range costs {
+		fmt.Printf("| %s | %s | %s |\n", c.what, c.from, c.value)
+	}
+	fmt.Println()
+}

@@ -50,6 +50,21 @@ func refRows(e *env) []*row {
 			},
 		},
 		{
+			id: "open/ref/map-header", op: "open", lib: "ref", iters: 100, vs: refOpen,
+			what: "open(2), mmap, read one byte of each page of the header through the mapping, munmap, close(2): no parsing",
+			prepare: func() (func() error, func() error, error) {
+				return func() error {
+					b, unmap, err := mapFile(e.model)
+					if err != nil {
+						return err
+					}
+					n := int(binary.LittleEndian.Uint64(b))
+					sink += touch(b[8 : 8+n])
+					return unmap()
+				}, nil, nil
+			},
+		},
+		{
 			id: refMapTouch, op: "all", lib: "ref", bytes: gen.ModelData,
 			what: "mmap the file, read one byte of every page, munmap",
 			prepare: func() (func() error, func() error, error) {
