@@ -223,9 +223,10 @@ func mapFile(path string) ([]byte, func() error, error) {
 	return b, func() error { return unix.Munmap(b) }, nil
 }
 
-// gatherCols copies the column block out of the matrix's data into dst.
+// gatherCols copies the column block out of the matrix's data into dst:
+// columns colStart:colStop of the first len(dst)/colRun rows.
 func gatherCols(dst, data []byte) {
-	for r := range gen.MatrixSide {
+	for r := range len(dst) / colRun {
 		copy(dst[r*colRun:(r+1)*colRun], data[r*rowBytes+colStart*4:])
 	}
 }
