@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"time"
@@ -48,6 +49,7 @@ type row struct {
 	prepare func() (run func() error, done func() error, err error)
 
 	times []time.Duration // one per sample: per run
+	alloc uint64          // heap bytes allocated per run, in the last sample
 	err   error
 }
 
@@ -267,13 +269,23 @@ func measure(rows []*row, n int) {
 }
 
 func sample(r *row, times *[]time.Duration) error {
+	// Collect the garbage of earlier samples, so that a row that allocates
+	// reuses memory already touched, as a program in its steady state
+	// does (and as testing.B measures). Rows that are about fresh memory
+	// first give all free memory back to the system, so that their new
+	// memory is really new.
 	runtime.GC()
-	debug.FreeOSMemory() // so that new memory is really new: see row.fresh
+	if r.fresh {
+		debug.FreeOSMemory()
+	}
 	run, done, err := r.prepare()
 	if err != nil {
 		return err
 	}
 	iters := max(r.iters, 1)
+	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(allocs)
+	before := allocs[0].Value.Uint64()
 	t0 := time.Now()
 	for range iters {
 		if err = run(); err != nil {
@@ -281,6 +293,8 @@ func sample(r *row, times *[]time.Duration) error {
 		}
 	}
 	d := time.Since(t0) / time.Duration(iters)
+	metrics.Read(allocs)
+	r.alloc = (allocs[0].Value.Uint64() - before) / uint64(iters)
 	if done != nil {
 		if derr := done(); err == nil {
 			err = derr

@@ -21,7 +21,9 @@ func printHeader(n int) {
 	fmt.Printf("Medians of %d samples per row, taken in rounds across the rows of each operation; files in the page cache.\n", n)
 	fmt.Println("Time ratios: ÷ ref is the row's median over its reference row's median (1.00 = as fast as the machine does it without a library;")
 	fmt.Println("lower is better); ÷ best peer is the row's median over the fastest peer's median for the operation.")
-	fmt.Println("[new memory] marks rows whose destinations are freshly allocated, so their time includes the first touch of that memory.")
+	fmt.Println("Before each sample the garbage is collected, so rows that allocate reuse memory already touched (a program's steady state);")
+	fmt.Println("[new memory] marks rows whose destinations are fresh memory (all free memory is given back to the system before each of their samples),")
+	fmt.Println("so their time includes the first touch of that memory. \"allocated per run\" is the Go heap allocated by one run of the row.")
 	fmt.Println()
 	fmt.Println("Libraries:")
 	fmt.Printf("- ours: %s (this checkout)\n", peers.Ours)
@@ -44,15 +46,15 @@ func printOp(title string, rows []*row) {
 		}
 	}
 	fmt.Printf("## %s\n\n", title)
-	fmt.Println("| library | what | median | GiB/s | ÷ ref | ÷ best peer |")
-	fmt.Println("|---|---|---:|---:|---:|---:|")
+	fmt.Println("| library | what | median | GiB/s | ÷ ref | ÷ best peer | allocated per run |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		what := r.what
 		if r.fresh {
 			what += " [new memory]"
 		}
 		if r.err != nil {
-			fmt.Printf("| %s | %s | error: %s | | | |\n", r.lib, what, peers.Short(r.err.Error(), 120))
+			fmt.Printf("| %s | %s | error: %s | | | | |\n", r.lib, what, peers.Short(r.err.Error(), 120))
 			continue
 		}
 		m := r.median()
@@ -70,9 +72,20 @@ func printOp(title string, rows []*row) {
 		if best != nil && r.lib != "ref" {
 			vsPeer = fmtRatio(ratio(m, best.median()))
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.lib, what, dur(m), rate, vsRef, vsPeer)
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", r.lib, what, dur(m), rate, vsRef, vsPeer, size(r.alloc))
 	}
 	fmt.Println()
+}
+
+// size formats a byte count for the allocation column.
+func size(b uint64) string {
+	switch {
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
 }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
