@@ -312,7 +312,12 @@ func (e *env) saveRun(write func(f *os.File) error, verify bool) (func() error, 
 			}
 			return f.Close()
 		}, func() error {
-			defer os.Remove(path)
+			defer func() {
+				// Remove the file and flush the file system, so that the
+				// next sample does not wait on this one's write-back.
+				os.Remove(path)
+				unix.Sync()
+			}()
 			if verify {
 				return e.checkSaved(path)
 			}
