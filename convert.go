@@ -64,7 +64,7 @@ func AppendFloat32(dst []float32, t Tensor) ([]float32, error) {
 	n := t.NumElements()
 	dst = slices.Grow(dst, n)
 	out := dst[len(dst) : len(dst)+n]
-	if err := decode32(out, t.dtype, t.data); err != nil {
+	if err := guarded(func() error { return decode32(out, t.dtype, t.data) }); err != nil {
 		return dst, err
 	}
 	return dst[:len(dst)+n], nil
@@ -89,7 +89,7 @@ func AppendFloat64(dst []float64, t Tensor) ([]float64, error) {
 	n := t.NumElements()
 	dst = slices.Grow(dst, n)
 	out := dst[len(dst) : len(dst)+n]
-	if err := decode64(out, t.dtype, t.data, false); err != nil {
+	if err := guarded(func() error { return decode64(out, t.dtype, t.data, false) }); err != nil {
 		return dst, err
 	}
 	return dst[:len(dst)+n], nil
@@ -124,7 +124,7 @@ func ToInt64(t Tensor) ([]int64, error) {
 		return nil, fmt.Errorf("%w: ToInt64 of a %v tensor: only integer and BOOL tensors convert to int64", ErrInvalidTensorInfo, t.dtype)
 	}
 	out := make([]int64, t.NumElements())
-	if err := decodeInt64Checked(out, t.dtype, t.data); err != nil {
+	if err := guarded(func() error { return decodeInt64Checked(out, t.dtype, t.data) }); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -265,14 +265,15 @@ func Convert(t Tensor, to DType) (Tensor, error) {
 		return Tensor{}, err
 	}
 	isInt := func(d DType) bool { return d.IsInteger() || d == BOOL }
-	switch {
-	case isInt(t.dtype) && isInt(to):
-		err = convertChunks[int64](out.data, to, t)
-	case exactIn32(t.dtype) && to != F64:
-		err = convertChunks[float32](out.data, to, t)
-	default:
-		err = convertChunks[float64](out.data, to, t)
-	}
+	err = guarded(func() error {
+		switch {
+		case isInt(t.dtype) && isInt(to):
+			return convertChunks[int64](out.data, to, t)
+		case exactIn32(t.dtype) && to != F64:
+			return convertChunks[float32](out.data, to, t)
+		}
+		return convertChunks[float64](out.data, to, t)
+	})
 	if err != nil {
 		return Tensor{}, err
 	}
@@ -360,15 +361,7 @@ func newOutput(dtype DType, shape []int, count int) (Tensor, error) {
 // checkCount checks dtype and shape as [NewTensor] does, and that the shape
 // has count elements.
 func checkCount(dtype DType, shape []int, count int) error {
-	if !dtype.Valid() {
-		return fmt.Errorf("%w: invalid dtype %v", ErrInvalidTensorInfo, dtype)
-	}
-	for i, d := range shape {
-		if d < 0 {
-			return fmt.Errorf("%w: negative dimension %d at axis %d of shape %v", ErrInvalidTensorInfo, d, i, shape)
-		}
-	}
-	if _, err := byteSize(dtype, shape); err != nil {
+	if _, err := checkShape(dtype, shape); err != nil {
 		return err
 	}
 	if n := numElements(shape); n != count {
