@@ -162,6 +162,7 @@ var rowSets = []func(e *env) []*row{
 	refRows,
 	oursRows,
 	oursSliceRows,
+	oursSaveRows,
 	nlpRows,
 	maruelRows,
 	ollamaRows,

@@ -36,7 +36,7 @@ func TestRows(t *testing.T) {
 			t.Errorf("row %q is compared with %q, which is not a row of the same operation", id, r.vs)
 		}
 	}
-	for _, id := range []string{refOpen, refMapTouch, refPread, refPreadNew, refCopyAll, refCopyRows, refCopyCols, refWrite32K, refWriteSync, oursOpen, oursAllViews, oursRowsInto, oursColsInto} {
+	for _, id := range []string{refOpen, refMapTouch, refPread, refPreadNew, refCopyAll, refCopyRows, refCopyCols, refWrite32K, refWriteSync, oursOpen, oursAllViews, oursRowsInto, oursColsInto, oursSave} {
 		if ids[id] == nil {
 			t.Errorf("row %q, named by a target or a ratio, does not exist", id)
 		}

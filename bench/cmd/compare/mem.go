@@ -52,7 +52,7 @@ var memTasks = map[string]string{
 var memJobs []func() []memJob
 
 func init() {
-	memJobs = []func() []memJob{refMemJobs, oursMemJobs, peerMemJobs}
+	memJobs = []func() []memJob{refMemJobs, oursMemJobs, oursSaveMemJobs, peerMemJobs}
 }
 
 func refMemJobs() []memJob {
