@@ -59,7 +59,7 @@ var ops = []struct{ key, title string }{
 	{"all", "get every tensor, every page touched (1 GiB, 201 tensors)"},
 	{"rows", "row block: rows 4096:8192 of a 16384x16384 F32 tensor (256 MiB)"},
 	{"cols", "column block: columns 4096:4160 of every row of the same tensor (4 MiB)"},
-	{"save", "save 1 GiB (201 tensors from pre-touched memory) to a new file"},
+	{"save", "save 1 GiB (201 tensors from pre-touched memory), over a cached file of the same size (the fsync rows: to a new file)"},
 }
 
 // env is what the rows share: the generated files and pre-touched memory.
@@ -253,16 +253,19 @@ func sized(path string, size int) bool {
 
 // measure takes n samples of every row, in rounds (sample 1 of every row,
 // then sample 2...), so that a burst of load from elsewhere on the machine
-// spreads over the rows instead of hitting one.
+// spreads over the rows instead of hitting one; each round starts with
+// another row.
 func measure(rows []*row, n int) {
 	for _, r := range rows {
 		if r.iters > 1 && r.err == nil { // warm up the fast rows once
 			r.err = sample(r, nil)
 		}
 	}
-	for range n {
-		for _, r := range rows {
-			if r.err == nil {
+	for k := range n {
+		// Each round starts one row further on, so that no row always
+		// follows the same one.
+		for j := range rows {
+			if r := rows[(j+k)%len(rows)]; r.err == nil {
 				r.err = sample(r, &r.times)
 			}
 		}

@@ -18,7 +18,7 @@ func printHeader(n int) {
 	fmt.Println()
 	fmt.Printf("Machine: %s, %d logical CPUs, %s RAM, Linux %s; %s %s/%s.\n",
 		cpuModel(), runtime.NumCPU(), memTotal(), kernel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Printf("Medians of %d samples per row, taken in rounds across the rows of each operation; files in the page cache.\n", n)
+	fmt.Printf("Medians of %d samples per row, taken in rounds across the rows of each operation, each round starting with the next row; files in the page cache.\n", n)
 	fmt.Println("Time ratios: ÷ ref is the row's median over its reference row's median (1.00 = as fast as the machine does it without a library;")
 	fmt.Println("lower is better); ÷ best peer is the row's median over the fastest peer's median for the operation.")
 	fmt.Println("Before each sample the garbage is collected, so rows that allocate reuse memory already touched (a program's steady state);")

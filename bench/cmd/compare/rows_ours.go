@@ -135,7 +135,7 @@ func (e *env) oursAll(path string, get func(f *safetensors.File, name string, i 
 }
 
 // checkSaved checks a saved copy of the model file with our library: every
-// tensor there, with its dtype, shape and bytes.
+// tensor there, with its dtype, shape and bytes, read into e.dst.
 func (e *env) checkSaved(path string) error {
 	f, err := safetensors.Open(path)
 	if err != nil {
@@ -146,7 +146,7 @@ func (e *env) checkSaved(path string) error {
 		return fmt.Errorf("saved file has %d tensors, want %d", f.Len(), gen.ModelTensors)
 	}
 	for i := range gen.ModelTensors {
-		t, err := f.GetTensor(gen.ModelName(i))
+		t, err := f.ReadInto(gen.ModelName(i), e.dst)
 		if err != nil {
 			return fmt.Errorf("saved file: %w", err)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/safetensors-go/safetensors"
 
@@ -31,7 +32,7 @@ func oursSaveRows(e *env) []*row {
 			id: oursSave, op: "save", lib: "ours", bytes: gen.ModelData, vs: refWrite32K,
 			what: "Save(*os.File)",
 			prepare: func() (func() error, func() error, error) {
-				return e.saveRun(func(f *os.File) error { return safetensors.Save(f, tensors, md) }, true)
+				return e.saveRun(func(f *os.File) error { return safetensors.Save(f, tensors, md) })
 			},
 		},
 		{
@@ -49,26 +50,16 @@ func oursSaveRows(e *env) []*row {
 						}
 					}
 					return tw.Close()
-				}, true)
+				})
 			},
 		},
 		{
 			id: "save/ours/savefile", op: "save", lib: "ours", bytes: gen.ModelData, vs: refWriteSync,
 			what: "SaveFile (temporary file, fsync, rename, fsync of the directory)",
 			prepare: func() (func() error, func() error, error) {
-				// saveRun's file is created and closed around SaveFile's own:
-				// an empty file, which SaveFile then replaces.
-				path := e.dir + "/out.safetensors"
-				run, done, err := e.saveRun(func(*os.File) error { return nil }, true)
-				if err != nil {
-					return nil, nil, err
-				}
-				return func() error {
-					if err := run(); err != nil {
-						return err
-					}
-					return safetensors.SaveFile(path, tensors, md)
-				}, done, nil
+				path := filepath.Join(e.dir, "new.safetensors")
+				_, done, err := e.saveRunNew(nil)
+				return func() error { return safetensors.SaveFile(path, tensors, md) }, done, err
 			},
 		},
 	}

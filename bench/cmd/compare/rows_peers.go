@@ -93,7 +93,7 @@ func nlpRows(e *env) []*row {
 			id: "save/" + lib, op: "save", lib: lib, bytes: gen.ModelData, vs: refWrite32K,
 			what: "SerializeToWriter(*os.File)",
 			prepare: func() (func() error, func() error, error) {
-				return e.saveRun(func(f *os.File) error { return nlp.SerializeToWriter(views, map[string]string{"format": "pt"}, f) }, true)
+				return e.saveRun(func(f *os.File) error { return nlp.SerializeToWriter(views, map[string]string{"format": "pt"}, f) })
 			},
 		},
 	}
@@ -156,7 +156,7 @@ func maruelRows(e *env) []*row {
 			id: "save/" + lib, op: "save", lib: lib, bytes: gen.ModelData, vs: refWrite32K,
 			what: "File.Serialize(*os.File)",
 			prepare: func() (func() error, func() error, error) {
-				return e.saveRun(func(f *os.File) error { return file.Serialize(f) }, true)
+				return e.saveRun(func(f *os.File) error { return file.Serialize(f) })
 			},
 		},
 	}
@@ -240,7 +240,7 @@ func ollamaRows(e *env) []*row {
 					}
 					_, err := io.Copy(f, ollama.BuildPackedSafetensorsReader(tds))
 					return err
-				}, true)
+				})
 			},
 		},
 	}
