@@ -152,7 +152,9 @@ func (h *header) validate(entries []rawEntry, dims []int, fileSize int64) error 
 		}
 		size, err := byteSize(e.dtype, shape)
 		if err != nil {
-			return &FormatError{Err: sentinelOf(err), Tensor: e.name, HasTensor: true, Offset: -1, Msg: err.Error()}
+			sentinel := sentinelOf(err)
+			msg := strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
+			return &FormatError{Err: sentinel, Tensor: e.name, HasTensor: true, Offset: -1, Msg: msg}
 		}
 		if e.end-e.begin != uint64(size) {
 			return tensorErr(ErrInvalidTensorInfo, e.name, "data_offsets [%d, %d] hold %d bytes, but %v%v needs %d", e.begin, e.end, e.end-e.begin, e.dtype, shape, size)
