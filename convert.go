@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/safetensors-go/safetensors/internal/byteview"
 	fc "github.com/safetensors-go/safetensors/internal/floatconv"
@@ -195,6 +197,10 @@ func FromFloat64(dtype DType, shape []int, values []float64) (Tensor, error) {
 // callers that encode a stream chunk by chunk into one buffer. For F4 and
 // F6, len(values) must fill whole bytes (a multiple of 2 or 4), else the
 // error wraps [ErrMisalignedSlice]. On error dst is returned unextended.
+//
+// Encoding 2 Mi float32 values or more to F16 or BF16, which is bound by
+// arithmetic rather than memory, is split across up to GOMAXPROCS
+// goroutines, as PyTorch's casts are; the result is the same.
 func AppendEncoded[F float32 | float64](dst []byte, dtype DType, values []F) ([]byte, error) {
 	if !dtype.Valid() {
 		return dst, fmt.Errorf("%w: invalid dtype %v", ErrInvalidTensorInfo, dtype)
@@ -615,12 +621,15 @@ func encodeFloats[F float32 | float64](dst []byte, d DType, src []F) error {
 		}
 	case F16, BF16:
 		if s32, ok := any(src).([]float32); ok {
+			enc := fc.EncodeF16
 			if d == BF16 {
-				fc.EncodeBF16(dst, s32)
-			} else {
-				fc.EncodeF16(dst, s32)
+				enc = fc.EncodeBF16
 			}
-			return nil
+			if len(s32) < 2*parallelMin {
+				enc(dst, s32) // no closure: encoding into capacity allocates nothing
+				return nil
+			}
+			return inParallel(len(s32), func(lo, hi int) { enc(dst[2*lo:2*hi], s32[lo:hi]) })
 		}
 		fc.Encode16(dst, any(src).([]float64), dtypeFormats[d])
 	case F8E4M3, F8E5M2, F8E4M3FNUZ, F8E5M2FNUZ, F8E8M0:
@@ -804,4 +813,37 @@ func encodeValues[T Element](s []T) []byte {
 		}
 	}
 	return out
+}
+
+// parallelMin is the number of elements from which the float32 to F16 and
+// BF16 encoders, which are bound by arithmetic rather than memory, split
+// their work across goroutines, as PyTorch's cast kernels do with
+// parallel_for. Below it, starting goroutines would cost more than it saves.
+const parallelMin = 1 << 20
+
+// inParallel calls fn over [0, n) in up to GOMAXPROCS chunks of at least
+// parallelMin elements (a multiple of 64 each), concurrently, and waits.
+// Each chunk runs under guardFault, since the values may be a view of a
+// mapped file; the first fault is returned.
+func inParallel(n int, fn func(lo, hi int)) error {
+	workers := min(runtime.GOMAXPROCS(0), n/parallelMin)
+	if workers <= 1 {
+		return guardFault(func() { fn(0, n) })
+	}
+	chunk := (n/workers + 63) &^ 63
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*chunk, min(n, (w+1)*chunk)
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = guardFault(func() { fn(lo, hi) })
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
