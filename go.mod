@@ -3,6 +3,7 @@ module github.com/safetensors-go/safetensors
 go 1.24.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/schollz/progressbar/v3 v3.19.0
 	github.com/spf13/cobra v1.10.2
 	github.com/x448/float16 v0.8.4

@@ -17,7 +17,7 @@ type progress struct {
 // description, the bytes done, the speed and the time left; or a progress
 // that draws nothing when stderr is not a terminal or --quiet was given.
 func (a *app) newProgress(description string, total int64) *progress {
-	if !a.terminal || a.quiet {
+	if !a.terminal || a.quiet || total <= 0 {
 		return &progress{}
 	}
 	bar := progressbar.NewOptions64(total,
@@ -31,7 +31,9 @@ func (a *app) newProgress(description string, total int64) *progress {
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionUseANSICodes(true),
 		progressbar.OptionFullWidth(),
-		progressbar.OptionSetTheme(progressbar.ThemeUnicode),
+		progressbar.OptionSetTheme(progressbar.Theme{Saucer: "█", SaucerPadding: "░", BarStart: " ", BarEnd: " "}),
+		// Drawn at once, so that even a short operation shows that it ran.
+		progressbar.OptionSetRenderBlankState(true),
 	)
 	return &progress{bar: bar}
 }
