@@ -45,3 +45,23 @@ func TestTruncatedWhileMapped(t *testing.T) {
 	_, err = r.Read(make([]byte, 10))
 	assert.Error(t, err)
 }
+
+// TestSliceOfTruncatedMapping: a selection of short runs is gathered from
+// the mapping; after truncation that must be ErrFault, not SIGBUS.
+func TestSliceOfTruncatedMapping(t *testing.T) {
+	switch runtime.GOOS {
+	case "windows", "js", "wasip1", "plan9":
+		t.Skip("needs a mapping that can be truncated")
+	}
+	path := writeTemp(t, build(`{"w":{"dtype":"F32","shape":[64,1024],"data_offsets":[0,262144]}}      `, make([]byte, 262144)))
+	f, err := safetensors.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	s, err := f.GetSlice("w")
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(path, 0))
+	_, err = s.Get(safetensors.Full(), safetensors.Range(0, 2))
+	assert.ErrorIs(t, err, safetensors.ErrFault)
+	_, err = s.Get(safetensors.Range(0, 32))
+	assert.Error(t, err, "a long run is read with pread, which fails at the new end of the file")
+}

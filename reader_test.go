@@ -378,3 +378,31 @@ func TestConcurrentReads(t *testing.T) {
 		})
 	}
 }
+
+// TestMappedSlicePaths checks both ways a mapped File copies a selection,
+// pread for long runs and the mapping for short ones, against Load.
+func TestMappedSlicePaths(t *testing.T) {
+	data := make([]byte, 64*1024*4)
+	for i := range data {
+		data[i] = byte(i*31 + i>>8)
+	}
+	file := build(`{"w":{"dtype":"F32","shape":[64,1024],"data_offsets":[0,262144]}}      `, data)
+	mapped, err := safetensors.Open(writeTemp(t, file))
+	require.NoError(t, err)
+	defer mapped.Close()
+	loaded, err := safetensors.Load(file)
+	require.NoError(t, err)
+	for _, expr := range []string{"10:30", "10:30, :", "::-1", ":, 3:9", "::2, ::3", "5", "..., -1", "40:10:-3, 100:"} {
+		idx, err := safetensors.ParseIndex(expr)
+		require.NoError(t, err)
+		var got [2][]byte
+		for i, f := range []*safetensors.File{mapped, loaded} {
+			s, err := f.GetSlice("w")
+			require.NoError(t, err)
+			tensor, err := s.Get(idx...)
+			require.NoError(t, err, expr)
+			got[i] = tensor.Data()
+		}
+		assert.Equal(t, got[1], got[0], expr)
+	}
+}

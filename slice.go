@@ -502,9 +502,10 @@ func (s *Slice) Shape() []int { return append([]int{}, s.info.Shape...) }
 // not start and end on byte boundaries, and [ErrClosed] once the File is
 // closed.
 //
-// From a File of [Open] or [Load] it copies from memory run by run; from a
-// File of [NewReader] it reads only the byte ranges the selection covers
-// (see [View.Get]).
+// From a File of [Load] it copies from memory run by run; from a File of
+// [NewReader] it reads only the byte ranges the selection covers; a File of
+// [Open] does one or the other depending on the length of the runs (see
+// [View.Get]).
 func (s *Slice) Get(index ...Index) (Tensor, error) {
 	v, err := s.View(index...)
 	if err != nil {
@@ -574,15 +575,15 @@ type View struct {
 	shape   []int   // never modified; may be shared with the TensorInfo
 	strides []int64 // in bits
 	offset  int64   // in bits
-	p       plan    // the copy plan, derived from the geometry by finish
+	p       runPlan // the copy plan, derived from the geometry by finish
 }
 
-// plan is a View coalesced into runs: the bytes at off + Σ i_j*loops[j].stride,
+// runPlan is a View coalesced into runs: the bytes at off + Σ i_j*loops[j].stride,
 // for every combination of 0 <= i_j < loops[j].n, each run bytes long, in
 // row-major order of the i_j. Adjacent dimensions are merged when one
 // steps exactly over the other, so the runs are as long as the layout
 // allows.
-type plan struct {
+type runPlan struct {
 	off   int64 // bytes
 	run   int64 // bytes per run
 	loops []loop
@@ -602,7 +603,7 @@ func (v *View) finish() error {
 	for i, n := range v.shape {
 		if n == 0 {
 			v.offset = 0
-			v.p = plan{empty: true, total: 0}
+			v.p = runPlan{empty: true, total: 0}
 			return nil
 		}
 		if n == 1 {
@@ -624,7 +625,7 @@ func (v *View) finish() error {
 			return err
 		}
 	}
-	p := plan{off: v.offset / 8, run: run / 8, loops: dims, total: run / 8}
+	p := runPlan{off: v.offset / 8, run: run / 8, loops: dims, total: run / 8}
 	for i := range dims {
 		dims[i].stride /= 8
 		p.total *= int64(dims[i].n)
@@ -834,7 +835,7 @@ func (v View) Runs() iter.Seq2[int64, int64] {
 
 // each calls fn with the offset of every run in order, until fn returns
 // false.
-func (p *plan) each(fn func(off int64) bool) {
+func (p *runPlan) each(fn func(off int64) bool) {
 	loops := p.loops
 	if len(loops) == 0 {
 		fn(p.off)
@@ -866,8 +867,11 @@ func (p *plan) each(fn func(off int64) bool) {
 // row-major order, as a new Tensor whose bytes the caller owns. It always
 // copies, even a contiguous view of a mapped file.
 //
-// From a File of [Open] or [Load], it copies from memory run by run. From a
-// File of [NewReader], it reads only the bytes the selection covers: one
+// From a File of [Load], it copies from memory run by run. From a File of
+// [Open], it does the same for runs shorter than 64 KiB, and reads longer
+// runs with pread, which is faster than faulting in the mapping's pages; a
+// file truncated under the mapping then gives an error wrapping [ErrFault]
+// rather than a crash. From a File of [NewReader], it reads only the bytes the selection covers: one
 // ReadAt per run, except that runs less than 4 KiB apart are read together
 // (up to 1 MiB at a time) into a scratch buffer and picked out of it. It
 // never reads the whole tensor unless the selection covers it. A selection
@@ -896,7 +900,7 @@ func (v View) ReadInto(dst []byte) (Tensor, error) {
 		t.shape = []int{}
 	}
 	f := s.f
-	if f.ra != nil {
+	if f.kind == reader || (f.kind == mapped && p.run >= preadMinRun) {
 		if err := f.readPlan(dst, s.info.DataOffsets[0], p); err != nil {
 			return Tensor{}, tensorReadErr(s.info.Name, err)
 		}
@@ -909,10 +913,20 @@ func (v View) ReadInto(dst []byte) (Tensor, error) {
 	}
 	if !p.empty {
 		start := f.DataOffset() + s.info.DataOffsets[0]
-		gather(dst, f.mem[start:start+s.info.Size()], p.off, p.loops, p.run)
+		src := f.mem[start : start+s.info.Size()]
+		if err := guardFault(func() { gather(dst, src, p.off, p.loops, p.run) }); err != nil {
+			return Tensor{}, tensorReadErr(s.info.Name, err)
+		}
 	}
 	return t, nil
 }
+
+// preadMinRun is the run length from which a mapped File reads a
+// selection with pread rather than copying it out of the mapping: for long
+// runs, pread copies straight from the page cache while the mapping would
+// first fault in every page (BENCHMARKS.md); short scattered runs touch few
+// bytes per page, and a system call per run would cost more.
+const preadMinRun = 64 << 10
 
 // gather copies the runs at off + Σ i_j*loops[j].stride of src, each run
 // bytes long, into dst in order.
@@ -1077,7 +1091,7 @@ const (
 // are read concurrently: the ReaderAt's contract allows parallel calls,
 // and they hide the latency of each call (a system call, or a request
 // over a network).
-func (f *File) readPlan(dst []byte, base int64, p *plan) error {
+func (f *File) readPlan(dst []byte, base int64, p *runPlan) error {
 	if p.empty {
 		if f.closed.Load() {
 			return ErrClosed
@@ -1147,7 +1161,7 @@ type blockReader struct {
 	f            *File
 	dst          []byte
 	base         int64
-	p            *plan
+	p            *runPlan
 	outer, block []loop
 	span         int64
 	lowShift     int64

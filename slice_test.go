@@ -80,7 +80,7 @@ func (c *countingReaderAt) reset() {
 	c.mu.Unlock()
 }
 
-type backend struct {
+type sliceBackend struct {
 	name string
 	f    *File
 }
@@ -88,7 +88,7 @@ type backend struct {
 // openAllBackends opens the same bytes with Open (from a temporary copy),
 // NewReader over an *os.File, NewReader over a bytes.Reader, Load, and Load
 // of a copy at an odd address.
-func openAllBackends(t testing.TB, data []byte) []backend {
+func openAllBackends(t testing.TB, data []byte) []sliceBackend {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "x.safetensors")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -130,7 +130,7 @@ func openAllBackends(t testing.TB, data []byte) []backend {
 		fl.Close()
 		fu.Close()
 	})
-	return []backend{{"Open", fo}, {"NewReader/os.File", fr}, {"NewReader/bytes.Reader", fb}, {"Load", fl}, {"Load/unaligned", fu}}
+	return []sliceBackend{{"Open", fo}, {"NewReader/os.File", fr}, {"NewReader/bytes.Reader", fb}, {"Load", fl}, {"Load/unaligned", fu}}
 }
 
 func sha(b []byte) string {
@@ -140,7 +140,7 @@ func sha(b []byte) string {
 
 // TestSliceNumPyConformance runs every expression NumPy evaluated through
 // ParseIndex and Get (and ReadInto, and the runs of the View) on every
-// backend, and compares the shape, the bytes' SHA-256 and, for NumPy's
+// sliceBackend, and compares the shape, the bytes' SHA-256 and, for NumPy's
 // views, the strides and offset.
 func TestSliceNumPyConformance(t *testing.T) {
 	data, err := os.ReadFile(slicesFixture)
@@ -1240,7 +1240,7 @@ func naiveGather(v View, data []byte) []byte {
 
 // TestSliceRandomAgainstNaive applies random indices to tensors large enough
 // for the block reads, the 1 MiB cap and the concurrent readers to matter,
-// and compares every backend with naiveGather.
+// and compares every sliceBackend with naiveGather.
 func TestSliceRandomAgainstNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	fill := func(n int) []byte {
