@@ -31,3 +31,12 @@ func guardFault(fn func()) (err error) {
 	fn()
 	return nil
 }
+
+// guarded is guardFault for a function that returns an error.
+func guarded(fn func() error) error {
+	var err error
+	if ferr := guardFault(func() { err = fn() }); ferr != nil {
+		return ferr
+	}
+	return err
+}

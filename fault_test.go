@@ -38,6 +38,12 @@ func TestTruncatedWhileMapped(t *testing.T) {
 
 	_, err = safetensors.Values[float32](tensor)
 	assert.ErrorIs(t, err, safetensors.ErrFault)
+	_, err = safetensors.ToFloat32(tensor)
+	assert.ErrorIs(t, err, safetensors.ErrFault)
+	_, err = safetensors.ToFloat64(tensor)
+	assert.ErrorIs(t, err, safetensors.ErrFault)
+	_, err = safetensors.Convert(tensor, safetensors.BF16)
+	assert.ErrorIs(t, err, safetensors.ErrFault)
 	_, err = f.ReadInto("w", make([]byte, 65536))
 	assert.Error(t, err, "pread past the new end of the file")
 	r, err := f.TensorReader("w")

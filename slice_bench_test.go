@@ -202,8 +202,6 @@ func (c *coldSource) next() []byte {
 	return c.data[c.at : c.at+c.size]
 }
 
-var benchSink byte
-
 // writeBenchMatrix writes a safetensors file holding one F32 tensor "w" of
 // n x n, with plain file writes: the header by hand, then the rows.
 func writeBenchMatrix(b *testing.B, path string, n int) {

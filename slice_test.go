@@ -771,19 +771,15 @@ func TestViewGeometry(t *testing.T) {
 	}
 }
 
-// packCodes packs 4-bit or 6-bit codes lowest bits first, as the format
-// stores F4 and F6: an independent reference for the sub-byte tests.
-func packCodes(bitsPer int, codes []int) []byte {
-	out := make([]byte, (len(codes)*bitsPer+7)/8)
+// packBits packs 4-bit or 6-bit codes with convert_test.go's packCodes,
+// the independent reference for the sub-byte layout.
+func packBits(bitsPer int, codes []int) []byte {
+	d := map[int]DType{4: F4, 6: F6E2M3}[bitsPer]
+	u := make([]uint32, len(codes))
 	for i, c := range codes {
-		for b := range bitsPer {
-			if c>>b&1 != 0 {
-				pos := i*bitsPer + b
-				out[pos/8] |= 1 << (pos % 8)
-			}
-		}
+		u[i] = uint32(c)
 	}
-	return out
+	return packCodes(d, u)
 }
 
 func TestSliceSubByte(t *testing.T) {
@@ -798,9 +794,9 @@ func TestSliceSubByte(t *testing.T) {
 		f6 = append(f6, i+10)
 	}
 	data := buildFile(t,
-		rawTensor{"f4", "F4", []int{4, 6}, packCodes(4, f4)},
-		rawTensor{"f6", "F6_E2M3", []int{3, 8}, packCodes(6, f6)},
-		rawTensor{"g6", "F6_E3M2", []int{2, 2, 4}, packCodes(6, f6[:16])},
+		rawTensor{"f4", "F4", []int{4, 6}, packBits(4, f4)},
+		rawTensor{"f6", "F6_E2M3", []int{3, 8}, packBits(6, f6)},
+		rawTensor{"g6", "F6_E3M2", []int{2, 2, 4}, packBits(6, f6[:16])},
 	)
 	sel := func(codes []int, cols int, rows []int, c0, c1 int) []int {
 		var out []int
@@ -816,29 +812,29 @@ func TestSliceSubByte(t *testing.T) {
 				shape       []int
 				want        []byte // nil: ErrMisalignedSlice
 			}{
-				{"f4", "", []int{4, 6}, packCodes(4, f4)},
-				{"f4", "1:3", []int{2, 6}, packCodes(4, sel(f4, 6, []int{1, 2}, 0, 6))},
-				{"f4", "::2", []int{2, 6}, packCodes(4, sel(f4, 6, []int{0, 2}, 0, 6))},
-				{"f4", "::-1", []int{4, 6}, packCodes(4, sel(f4, 6, []int{3, 2, 1, 0}, 0, 6))},
-				{"f4", ":, 2:4", []int{4, 2}, packCodes(4, sel(f4, 6, []int{0, 1, 2, 3}, 2, 4))},
-				{"f4", "1:, 4:", []int{3, 2}, packCodes(4, sel(f4, 6, []int{1, 2, 3}, 4, 6))},
-				{"f4", ":, :4", []int{4, 4}, packCodes(4, sel(f4, 6, []int{0, 1, 2, 3}, 0, 4))},
-				{"f4", "2, :2", []int{2}, packCodes(4, sel(f4, 6, []int{2}, 0, 2))},
+				{"f4", "", []int{4, 6}, packBits(4, f4)},
+				{"f4", "1:3", []int{2, 6}, packBits(4, sel(f4, 6, []int{1, 2}, 0, 6))},
+				{"f4", "::2", []int{2, 6}, packBits(4, sel(f4, 6, []int{0, 2}, 0, 6))},
+				{"f4", "::-1", []int{4, 6}, packBits(4, sel(f4, 6, []int{3, 2, 1, 0}, 0, 6))},
+				{"f4", ":, 2:4", []int{4, 2}, packBits(4, sel(f4, 6, []int{0, 1, 2, 3}, 2, 4))},
+				{"f4", "1:, 4:", []int{3, 2}, packBits(4, sel(f4, 6, []int{1, 2, 3}, 4, 6))},
+				{"f4", ":, :4", []int{4, 4}, packBits(4, sel(f4, 6, []int{0, 1, 2, 3}, 0, 4))},
+				{"f4", "2, :2", []int{2}, packBits(4, sel(f4, 6, []int{2}, 0, 2))},
 				{"f4", "0:0", []int{0, 6}, []byte{}},
-				{"f4", "1", []int{6}, packCodes(4, sel(f4, 6, []int{1}, 0, 6))}, // a row is 24 bits: 3 bytes
-				{"f4", "-4", []int{6}, packCodes(4, sel(f4, 6, []int{0}, 0, 6))},
+				{"f4", "1", []int{6}, packBits(4, sel(f4, 6, []int{1}, 0, 6))}, // a row is 24 bits: 3 bytes
+				{"f4", "-4", []int{6}, packBits(4, sel(f4, 6, []int{0}, 0, 6))},
 				{"f4", ":, 1:3", nil, nil},  // starts at bit 4
 				{"f4", ":, :3", nil, nil},   // 12-bit runs
 				{"f4", ":, ::2", nil, nil},  // single elements
 				{"f4", ":, ::-1", nil, nil}, // reversed elements
 				{"f4", "1, 3", nil, nil},    // one element
-				{"f6", "", []int{3, 8}, packCodes(6, f6)},
-				{"f6", "1", []int{8}, packCodes(6, sel(f6, 8, []int{1}, 0, 8))},
-				{"f6", ":, 4:", []int{3, 4}, packCodes(6, sel(f6, 8, []int{0, 1, 2}, 4, 8))},
-				{"f6", "::-2, :4", []int{2, 4}, packCodes(6, sel(f6, 8, []int{2, 0}, 0, 4))},
+				{"f6", "", []int{3, 8}, packBits(6, f6)},
+				{"f6", "1", []int{8}, packBits(6, sel(f6, 8, []int{1}, 0, 8))},
+				{"f6", ":, 4:", []int{3, 4}, packBits(6, sel(f6, 8, []int{0, 1, 2}, 4, 8))},
+				{"f6", "::-2, :4", []int{2, 4}, packBits(6, sel(f6, 8, []int{2, 0}, 0, 4))},
 				{"f6", ":, 1:5", nil, nil},
 				{"f6", ":, :2", nil, nil},
-				{"g6", ":, 1", []int{2, 4}, packCodes(6, sel(f6[:16], 4, []int{1, 3}, 0, 4))},
+				{"g6", ":, 1", []int{2, 4}, packBits(6, sel(f6[:16], 4, []int{1, 3}, 0, 4))},
 				{"g6", "..., 0", nil, nil},
 			} {
 				s, err := be.f.GetSlice(tc.name)
@@ -888,7 +884,7 @@ func TestSliceSubByte(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, _ := w.Get()
-			if want := packCodes(4, sel(f4, 6, []int{1, 2}, 4, 6)); !bytes.Equal(got.Data(), want) {
+			if want := packBits(4, sel(f4, 6, []int{1, 2}, 4, 6)); !bytes.Equal(got.Data(), want) {
 				t.Errorf("F4 view of view = %x, want %x", got.Data(), want)
 			}
 		})
