@@ -55,6 +55,8 @@ models are equal, 1 when they differ and 2 on any error.`,
 		a.inspectCommand(),
 		a.metaCommand(),
 		a.verifyCommand(),
+		a.statsCommand(),
+		a.diffCommand(),
 	)
 	return root
 }

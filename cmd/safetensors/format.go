@@ -132,6 +132,30 @@ func (f jsonFloat) MarshalJSON() ([]byte, error) {
 	return json.Marshal(v)
 }
 
+// UnmarshalJSON reads what MarshalJSON writes.
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		switch s {
+		case "nan":
+			*f = jsonFloat(math.NaN())
+		case "inf":
+			*f = jsonFloat(math.Inf(1))
+		case "-inf":
+			*f = jsonFloat(math.Inf(-1))
+		default:
+			return fmt.Errorf("not a number: %q", s)
+		}
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = jsonFloat(v)
+	return nil
+}
+
 // writeJSON writes v to w as indented JSON, without escaping <, > and &
 // (names like "<s1>" stay readable), followed by a newline.
 func writeJSON(w io.Writer, v any) error {

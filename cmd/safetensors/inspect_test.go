@@ -26,7 +26,7 @@ var errorWords = map[string]string{
 // one documented: exactly these keys, tensors in buffer order.
 func TestInspectJSONReal(t *testing.T) {
 	for _, rf := range realFiles(t) {
-		t.Run(rf.rel, func(t *testing.T) {
+		t.Run(rf.label, func(t *testing.T) {
 			stdout, stderr, code := cli(t, "inspect", "--json", rf.path)
 			if rf.want.Error != "" {
 				if code != 1 || !strings.Contains(stderr, errorWords[rf.want.Error]) || !strings.Contains(stderr, rf.path) {
@@ -193,7 +193,7 @@ func TestInspectTableReal(t *testing.T) {
 		if rf.want.Error != "" {
 			continue
 		}
-		t.Run(rf.rel, func(t *testing.T) {
+		t.Run(rf.label, func(t *testing.T) {
 			stdout, _ := mustRun(t, 0, "inspect", rf.path)
 			var params int64
 			perDType := map[string]int64{}

@@ -21,6 +21,9 @@ const (
 	expectedJSON = "../../testdata/real_expected.json"
 )
 
+// realRoots are the two places real files are found.
+var realRoots = []struct{ name, dir string }{{"shared", sharedReal}, {"repo", repoReal}}
+
 // cli runs the program in-process and returns its output and exit code.
 func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -58,8 +61,10 @@ type expected struct {
 
 // realFile is a real file found on disk, with its expectations.
 type realFile struct {
-	rel, path string
-	want      expectedFile
+	label string // "shared/" or "repo/", then rel: the test's name
+	rel   string // the path in the corpus: "torch/burn_mnist.safetensors"
+	path  string
+	want  expectedFile
 }
 
 // realFiles returns every file of real_expected.json found in the shared
@@ -76,11 +81,11 @@ func realFiles(t *testing.T) []realFile {
 		t.Fatal(err)
 	}
 	var out []realFile
-	for _, root := range []string{sharedReal, repoReal} {
+	for _, root := range realRoots {
 		for _, rel := range sortedKeys(all) {
-			p := filepath.Join(root, rel)
+			p := filepath.Join(root.dir, rel)
 			if _, err := os.Stat(p); err == nil {
-				out = append(out, realFile{rel: filepath.Base(filepath.Dir(root)) + "/" + rel, path: p, want: all[rel]})
+				out = append(out, realFile{label: root.name + "/" + rel, rel: rel, path: p, want: all[rel]})
 			}
 		}
 	}

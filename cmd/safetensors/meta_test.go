@@ -109,7 +109,7 @@ func TestMetaReal(t *testing.T) {
 		if rf.want.Error != "" {
 			continue
 		}
-		t.Run(rf.rel, func(t *testing.T) {
+		t.Run(rf.label, func(t *testing.T) {
 			stdout, _ := mustRun(t, 0, "meta", "--json", "--raw", rf.path)
 			var raw map[string]string
 			if err := json.Unmarshal([]byte(stdout), &raw); err != nil {

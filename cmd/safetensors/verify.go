@@ -5,7 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
+
+	"github.com/safetensors-go/safetensors"
 
 	"github.com/spf13/cobra"
 )
@@ -177,8 +181,63 @@ func dataSHA256(mf *modelFile, bar *progress) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// scanValues is --values: it returns one line per tensor holding NaN or
-// infinite values.
+// scanValues is --values: it reads every floating-point tensor (and C64)
+// and returns one line per tensor holding NaN or infinite values.
 func (a *app) scanValues(m *model) ([]string, error) {
-	return nil, fmt.Errorf("--values needs the dtype conversions (issue 5), not merged yet")
+	var todo []tensorRef
+	var total int64
+	for _, t := range m.tensors {
+		if t.DType.IsFloat() || t.DType == safetensors.C64 {
+			todo = append(todo, t)
+			total += t.Size()
+		}
+	}
+	bar := a.newProgress("scanning", total)
+	defer bar.done()
+	var bad []string
+	var d decoded
+	for _, t := range todo {
+		var s tensorStats
+		err := forEachChunk(t, bar, &d, func() {
+			countSpecial(&s, d.f32)
+			countSpecial(&s, d.f64)
+		})
+		if err != nil {
+			return nil, inFile(t.file.name, err)
+		}
+		if s.NaN+s.PosInf+s.NegInf == 0 {
+			continue
+		}
+		var parts []string
+		for _, c := range []struct {
+			n    int64
+			what string
+		}{{s.NaN, "NaN"}, {s.PosInf, "+Inf"}, {s.NegInf, "-Inf"}} {
+			if c.n > 0 {
+				parts = append(parts, formatCount(c.n)+" "+c.what)
+			}
+		}
+		line := fmt.Sprintf("tensor %s: %s of %s values", strconv.Quote(t.Name), strings.Join(parts, ", "), formatCount(s.Count))
+		if m.sharded {
+			line = t.file.name + ": " + line
+		}
+		bad = append(bad, line)
+	}
+	return bad, nil
+}
+
+// countSpecial counts the NaN and infinite values.
+func countSpecial[F float32 | float64](s *tensorStats, vals []F) {
+	for _, f := range vals {
+		x := float64(f)
+		switch {
+		case x != x:
+			s.NaN++
+		case x > math.MaxFloat64:
+			s.PosInf++
+		case x < -math.MaxFloat64:
+			s.NegInf++
+		}
+	}
+	s.Count += int64(len(vals))
 }

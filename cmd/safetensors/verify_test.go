@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"math"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,7 +16,7 @@ import (
 // malformed ones fail with the reference's error class in their verdict.
 func TestVerifyReal(t *testing.T) {
 	for _, rf := range realFiles(t) {
-		t.Run(rf.rel, func(t *testing.T) {
+		t.Run(rf.label, func(t *testing.T) {
 			stdout, stderr, code := cli(t, "verify", rf.path)
 			if stderr != "" {
 				t.Errorf("stderr: %q", stderr)
@@ -152,4 +154,48 @@ func TestVerifyHashAIToolkit(t *testing.T) {
 		!strings.Contains(stdout, "hashed an empty buffer") {
 		t.Errorf("exit code %d, stdout %q", code, stdout)
 	}
+}
+
+// TestVerifyValues makes tensors with NaN and infinities in several dtypes,
+// by their codes, and checks that --values lists exactly those tensors.
+func TestVerifyValues(t *testing.T) {
+	dir := t.TempDir()
+	bad := writeFile(t, dir, "bad.safetensors", buildFile(nil,
+		spec{"clean", "F32", []int{2}, f32(1, -1)},
+		// F16 NaN 0x7e00, +Inf 0x7c00, -Inf 0xfc00.
+		spec{"f16", "F16", []int{4}, u16s(0x7e00, 0x7c00, 0xfc00, 0xfc00)},
+		// BF16 +Inf 0x7f80.
+		spec{"bf16", "BF16", []int{2}, u16s(0x7f80, 0x3f80)},
+		// F8_E4M3 has no infinity; 0xff is its negative NaN.
+		spec{"f8", "F8_E4M3", []int{2}, []byte{0x38, 0xff}},
+		// 1e300 is a finite F64, though beyond float32.
+		spec{"f64", "F64", []int{1}, f64s(1e300)},
+		// The imaginary part of the second C64 is NaN.
+		spec{"c64", "C64", []int{2}, f32(1, 2, 3, float32(math.NaN()))},
+		// Integers hold no NaN: not read.
+		spec{"ints", "I32", []int{1}, []byte{0xff, 0xff, 0xc0, 0x7f}},
+	))
+	stdout, _, code := cli(t, "verify", "--values", bad)
+	want := "FAIL  " + bad + ": 7 tensors, " + strconv.Itoa(int(fileSize(t, bad))) + " B; 4 tensors with NaN or infinite values\n" +
+		"      tensor \"f16\": 1 NaN, 1 +Inf, 2 -Inf of 4 values\n" +
+		"      tensor \"bf16\": 1 +Inf of 2 values\n" +
+		"      tensor \"f8\": 1 NaN of 2 values\n" +
+		"      tensor \"c64\": 1 NaN of 4 values\n"
+	if code != 1 || stdout != want {
+		t.Errorf("exit code %d, stdout\n%s\nwant\n%s", code, stdout, want)
+	}
+
+	good := writeFile(t, dir, "good.safetensors", buildFile(nil, spec{"clean", "F32", []int{2}, f32(1, -1)}))
+	if stdout, _, code := cli(t, "verify", "--values", good); code != 0 || !strings.HasSuffix(stdout, "; no NaN or infinite values\n") {
+		t.Errorf("exit code %d, stdout %q", code, stdout)
+	}
+}
+
+func fileSize(t *testing.T, p string) int64 {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }
