@@ -361,15 +361,7 @@ func newOutput(dtype DType, shape []int, count int) (Tensor, error) {
 // checkCount checks dtype and shape as [NewTensor] does, and that the shape
 // has count elements.
 func checkCount(dtype DType, shape []int, count int) error {
-	if !dtype.Valid() {
-		return fmt.Errorf("%w: invalid dtype %v", ErrInvalidTensorInfo, dtype)
-	}
-	for i, d := range shape {
-		if d < 0 {
-			return fmt.Errorf("%w: negative dimension %d at axis %d of shape %v", ErrInvalidTensorInfo, d, i, shape)
-		}
-	}
-	if _, err := byteSize(dtype, shape); err != nil {
+	if _, err := checkShape(dtype, shape); err != nil {
 		return err
 	}
 	if n := numElements(shape); n != count {

@@ -34,15 +34,7 @@ type Tensor struct {
 // and shape need ([ErrInvalidTensorInfo]). An empty shape is a scalar: one
 // element.
 func NewTensor(dtype DType, shape []int, data []byte) (Tensor, error) {
-	if !dtype.Valid() {
-		return Tensor{}, fmt.Errorf("%w: invalid dtype %v", ErrInvalidTensorInfo, dtype)
-	}
-	for i, d := range shape {
-		if d < 0 {
-			return Tensor{}, fmt.Errorf("%w: negative dimension %d at axis %d of shape %v", ErrInvalidTensorInfo, d, i, shape)
-		}
-	}
-	n, err := byteSize(dtype, shape)
+	n, err := checkShape(dtype, shape)
 	if err != nil {
 		return Tensor{}, err
 	}
@@ -50,6 +42,21 @@ func NewTensor(dtype DType, shape []int, data []byte) (Tensor, error) {
 		return Tensor{}, fmt.Errorf("%w: %v%v needs %d bytes, data has %d", ErrInvalidTensorInfo, dtype, shape, n, len(data))
 	}
 	return Tensor{dtype: dtype, shape: slices.Clone(shape), data: data}, nil
+}
+
+// checkShape checks a dtype and a shape given by a caller (a valid dtype, no
+// negative dimension, a size that does not overflow) and returns the byte
+// size they need.
+func checkShape(dtype DType, shape []int) (int, error) {
+	if !dtype.Valid() {
+		return 0, fmt.Errorf("%w: invalid dtype %v", ErrInvalidTensorInfo, dtype)
+	}
+	for i, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("%w: negative dimension %d at axis %d of shape %v", ErrInvalidTensorInfo, d, i, shape)
+		}
+	}
+	return byteSize(dtype, shape)
 }
 
 // byteSize returns the number of bytes a tensor of dtype d and the given

@@ -1,0 +1,73 @@
+package pytorch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/safetensors-go/safetensors"
+	"github.com/safetensors-go/safetensors/pytorch"
+)
+
+// Convert a checkpoint made by torch.save; tied weights are written once.
+func ExampleConvert() {
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	dst := filepath.Join(dir, "model.safetensors")
+
+	res, err := pytorch.Convert(context.Background(), "testdata/state_dict.pt", dst)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Format, res.Tensors, "tensors,", res.Bytes, "bytes, verified:", res.Verified)
+	fmt.Println("lm_head.weight ->", res.Removed["lm_head.weight"])
+
+	f, err := safetensors.Open(dst)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	t, err := f.GetTensor("transposed")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(t.DType(), t.Shape(), f.Metadata()["format"])
+	// Output:
+	// zip 20 tensors, 374 bytes, verified: true
+	// lm_head.weight -> embed.weight
+	// F32 [3 4] pt
+}
+
+// A malicious checkpoint is refused; nothing in it runs.
+func ExampleOpen_malicious() {
+	_, err := pytorch.Open("testdata/malicious_os_system.pt")
+	var fg *pytorch.ForbiddenGlobalError
+	if errors.As(err, &fg) {
+		fmt.Println("refused:", fg.Module+"."+fg.Name)
+	}
+	// Output:
+	// refused: os.system
+}
+
+// Describe a checkpoint's tensors without converting it.
+func ExampleCheckpoint_Tensors() {
+	c, err := pytorch.Open("testdata/nested_state_dict.pt")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Println("unwrapped state_dict:", c.Unwrapped())
+	for _, t := range c.Tensors() {
+		fmt.Println(t.Name, t.DType, t.Shape, t.Contiguous)
+	}
+	// Output:
+	// unwrapped state_dict: true
+	// layer.weight F32 [2 2] true
+	// layer.bias F32 [2] true
+}
