@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,13 +15,14 @@ import (
 
 // app is one run of the program: where output goes and the global flags.
 type app struct {
+	ctx            context.Context // cancelled by an interrupt
 	stdout, stderr io.Writer
 	quiet          bool // --quiet: no progress bars, no warnings
 	terminal       bool // stderr is a terminal: progress bars may be drawn
 }
 
 func newApp(stdout, stderr io.Writer) *app {
-	a := &app{stdout: stdout, stderr: stderr}
+	a := &app{ctx: context.Background(), stdout: stdout, stderr: stderr}
 	if f, ok := stderr.(*os.File); ok {
 		a.terminal = term.IsTerminal(int(f.Fd()))
 	}
@@ -57,8 +59,19 @@ models are equal, 1 when they differ and 2 on any error.`,
 		a.verifyCommand(),
 		a.statsCommand(),
 		a.diffCommand(),
+		a.convertTorchCommand(),
 	)
 	return root
+}
+
+// warn prints warnings on stderr, one line each, unless --quiet.
+func (a *app) warn(msgs ...string) {
+	if a.quiet {
+		return
+	}
+	for _, m := range msgs {
+		fmt.Fprintf(a.stderr, "safetensors: warning: %s\n", m)
+	}
 }
 
 // usageError is a mistake in the command line: exit code 2. cmd is the
@@ -139,13 +152,17 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 // code: 0 for nil, 2 for usage errors (anything cobra itself returns: an
 // unknown command, a missing required flag), 1 or the command's own code for
 // errors of a command's body.
-func (a *app) exitCode(err error) int {
+func (a *app) exitCode(cmd *cobra.Command, err error) int {
 	if err == nil {
 		return 0
 	}
 	var se silentExit
 	if errors.As(err, &se) {
 		return se.code
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(a.stderr, "safetensors: interrupted")
+		return 130 // 128 + SIGINT, as shells report it
 	}
 	var ce *commandError
 	if errors.As(err, &ce) {
@@ -154,37 +171,58 @@ func (a *app) exitCode(err error) int {
 	}
 	// A usage error: ours, a flag error, or one of cobra's (unknown command,
 	// required flag not set).
-	cmd := "safetensors"
+	path := "safetensors"
 	var ue *usageError
 	if errors.As(err, &ue) && ue.cmd != "" {
-		cmd = ue.cmd
+		path = ue.cmd
+	} else if cmd != nil {
+		path = cmd.CommandPath()
 	}
 	fmt.Fprintf(a.stderr, "safetensors: %s\n", strings.TrimRight(err.Error(), "\n"))
-	fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", cmd)
+	fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", path)
 	return 2
 }
 
 // inputError is an error about one of the command's inputs or outputs: a
 // file, an index, a URL.
 type inputError struct {
-	name string
-	err  error
+	name   string
+	err    error
+	output bool // about a file the command writes
 }
 
 func (e *inputError) Error() string { return e.name + ": " + e.err.Error() }
 func (e *inputError) Unwrap() error { return e.err }
 
 // inFile wraps err, if not nil, with the name of the file it is about,
-// unless it names that file already.
+// unless it names that file already or is a usage error.
 func inFile(name string, err error) error {
 	if err == nil {
 		return nil
 	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return err
+	}
 	var ie *inputError
-	if errors.As(err, &ie) && ie.name == name {
+	if errors.As(err, &ie) && (ie.name == name || ie.output) {
 		return err
 	}
 	return &inputError{name: name, err: err}
+}
+
+// outFile wraps err, if not nil, with the name of the output file it is
+// about; inFile leaves such errors as they are.
+func outFile(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ue *usageError
+	var ie *inputError
+	if errors.As(err, &ue) || (errors.As(err, &ie) && ie.name == name) {
+		return err
+	}
+	return &inputError{name: name, err: err, output: true}
 }
 
 // describe renders an error as one line: the file it is about, then what is

@@ -42,6 +42,9 @@ func (c *chunkReader) chunk() (int, safetensors.Tensor, error) {
 	if c.next >= c.n {
 		return 0, safetensors.Tensor{}, io.EOF
 	}
+	if err := c.bar.err(); err != nil {
+		return 0, safetensors.Tensor{}, err
+	}
 	first := c.next
 	m := min(chunkElems, c.n-first)
 	size := chunkBytes(c.t.DType, m)

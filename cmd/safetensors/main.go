@@ -24,12 +24,22 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// An interrupt cancels the command, which then removes its temporary
+	// files and exits with code 1; a second one kills it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	os.Exit(runContext(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run runs the command line args (without the program name), writing its
@@ -37,9 +47,16 @@ func main() {
 // returns the exit code. Progress bars are drawn only when stderr is an
 // *os.File that is a terminal.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context whose cancellation stops long commands
+// between chunks of data.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := newApp(stdout, stderr)
+	a.ctx = ctx
 	root := a.rootCommand()
 	root.SetArgs(args)
-	err := root.Execute()
-	return a.exitCode(err)
+	cmd, err := root.ExecuteContextC(ctx)
+	return a.exitCode(cmd, err)
 }

@@ -195,6 +195,46 @@ func i64(v ...int64) []byte {
 	return b
 }
 
+// rawTensor is a tensor read from a file by hand, without the library.
+type rawTensor struct {
+	DType       string   `json:"dtype"`
+	Shape       []int    `json:"shape"`
+	DataOffsets [2]int64 `json:"data_offsets"`
+	data        []byte
+}
+
+// readRaw reads a safetensors file with encoding/json and encoding/binary
+// only: its tensors with their bytes, and its metadata.
+func readRaw(t *testing.T, path string) (map[string]rawTensor, map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := binary.LittleEndian.Uint64(b)
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(b[8:8+n], &header); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var meta map[string]string
+	tensors := map[string]rawTensor{}
+	for k, v := range header {
+		if k == "__metadata__" {
+			if err := json.Unmarshal(v, &meta); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		var rt rawTensor
+		if err := json.Unmarshal(v, &rt); err != nil {
+			t.Fatal(err)
+		}
+		rt.data = b[8+int64(n)+rt.DataOffsets[0] : 8+int64(n)+rt.DataOffsets[1]]
+		tensors[k] = rt
+	}
+	return tensors, meta
+}
+
 func TestUsage(t *testing.T) {
 	for _, tc := range []struct {
 		args   []string

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,7 +19,6 @@ import (
 // reading the old bytes, since the rename replaces the name, not the file.
 type outputFile struct {
 	f    *os.File
-	w    *bufio.Writer
 	path string // the destination
 	tmp  string
 }
@@ -34,7 +33,7 @@ func createOutput(path string) (*outputFile, error) {
 	perm, existing := fs.FileMode(0o666), false // less the umask, as os.Create does
 	if st, err := os.Stat(path); err == nil {
 		if st.IsDir() {
-			return nil, &fs.PathError{Op: "create", Path: path, Err: errors.New("is a directory")}
+			return nil, errors.New("is a directory")
 		}
 		perm, existing = st.Mode().Perm(), true
 	}
@@ -47,7 +46,11 @@ func createOutput(path string) (*outputFile, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the temporary name means nothing to the user
+			}
+			return nil, fmt.Errorf("creating: %w", err)
 		}
 		if existing {
 			// The existing file's bits exactly, which the umask may have
@@ -55,24 +58,32 @@ func createOutput(path string) (*outputFile, error) {
 			if err := f.Chmod(perm); err != nil {
 				f.Close()
 				os.Remove(tmp)
-				return nil, err
+				return nil, fmt.Errorf("creating: %w", err)
 			}
 		}
-		return &outputFile{f: f, w: bufio.NewWriterSize(f, 1<<20), path: path, tmp: tmp}, nil
+		return &outputFile{f: f, path: path, tmp: tmp}, nil
 	}
-	return nil, &fs.PathError{Op: "create", Path: path, Err: errors.New("no free temporary name")}
+	return nil, errors.New("creating: no free temporary name")
 }
 
-// Write writes to the temporary file, buffered.
-func (o *outputFile) Write(p []byte) (int, error) { return o.w.Write(p) }
+// Write writes to the temporary file, unbuffered: the library's writer
+// buffers small tensors itself. Errors name the destination.
+func (o *outputFile) Write(p []byte) (int, error) {
+	n, err := o.f.Write(p)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		err = outFile(o.path, fmt.Errorf("writing: %w", err))
+	}
+	return n, err
+}
 
-// commit flushes, syncs and closes the temporary file, renames it over the
+// commit syncs and closes the temporary file, renames it over the
 // destination and syncs the folder.
 func (o *outputFile) commit() error {
-	err := o.w.Flush()
-	if err == nil {
-		err = o.f.Sync()
-	}
+	err := o.f.Sync()
 	if cerr := o.f.Close(); err == nil {
 		err = cerr
 	}
@@ -81,7 +92,7 @@ func (o *outputFile) commit() error {
 	}
 	if err != nil {
 		os.Remove(o.tmp)
-		return fmt.Errorf("writing %s: %w", o.path, err)
+		return outFile(o.path, fmt.Errorf("writing: %w", err))
 	}
 	syncDir(filepath.Dir(o.path))
 	return nil
@@ -105,12 +116,12 @@ func syncDir(dir string) {
 	}
 }
 
-// writeOutput writes path atomically with write, which gets the buffered
-// temporary file.
-func writeOutput(path string, write func(w *outputFile) error) error {
+// writeOutput writes path atomically with write, which gets the temporary
+// file.
+func writeOutput(path string, write func(w io.Writer) error) error {
 	o, err := createOutput(path)
 	if err != nil {
-		return err
+		return outFile(path, err)
 	}
 	if err := write(o); err != nil {
 		o.abort()

@@ -18,6 +18,7 @@ type model struct {
 	tensors  []tensorRef  // every tensor: file by file, each file's in buffer order
 	byName   map[string]int
 	metadata map[string]string // the single file's metadata, or the shards' merged
+	warnings []string          // what the user should know: shards that disagree on metadata
 	close    func() error
 }
 
