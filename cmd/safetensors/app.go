@@ -59,6 +59,9 @@ models are equal, 1 when they differ and 2 on any error.`,
 		a.verifyCommand(),
 		a.statsCommand(),
 		a.diffCommand(),
+		a.convertCommand(),
+		a.extractCommand(),
+		a.mergeCommand(),
 		a.convertTorchCommand(),
 	)
 	return root

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"math"
@@ -256,6 +257,9 @@ func TestUsage(t *testing.T) {
 		{args: []string{"--nope"}, code: 2, stderr: "unknown flag: --nope"},
 		{args: []string{"verify"}, code: 2, stderr: "requires at least 1 arg(s)"},
 		{args: []string{"meta"}, code: 2, stderr: "accepts 1 arg(s), received 0"},
+		{args: []string{"convert", "a", "b"}, code: 2, stderr: "required flag(s) \"dtype\" not set\nRun 'safetensors convert --help' for usage."},
+		{args: []string{"convert", "--dtype", "q8", "a", "b"}, code: 2, stderr: `--dtype: unknown dtype "q8"`},
+		{args: []string{"help", "convert"}, code: 0, stdout: "streams"},
 	} {
 		t.Run(strings.Join(tc.args, "_"), func(t *testing.T) {
 			stdout, stderr, code := cli(t, tc.args...)
@@ -307,5 +311,34 @@ func TestErrorLine(t *testing.T) {
 	_, stderr, code := cli(t, "inspect", filepath.Join(dir, "missing.safetensors"))
 	if code != 1 || stderr != "safetensors: "+filepath.Join(dir, "missing.safetensors")+": no such file or directory\n" {
 		t.Errorf("missing file: exit code %d, stderr %q", code, stderr)
+	}
+}
+
+// TestInterrupt runs long commands with a cancelled context, as an interrupt
+// leaves it: they stop with exit code 130, say so in one line, and leave no
+// output or temporary file behind.
+func TestInterrupt(t *testing.T) {
+	dir := t.TempDir()
+	in := writeFile(t, dir, "in.safetensors", buildFile(map[string]string{"sshs_model_hash": "00"},
+		spec{"w", "F32", []int{4}, f32(1, 2, 3, 4)}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, args := range [][]string{
+		{"convert", "--dtype", "bf16", in, filepath.Join(dir, "out.safetensors")},
+		{"extract", in, filepath.Join(dir, "out.safetensors"), "w"},
+		{"verify", "--hash", in},
+		{"verify", "--values", in},
+		{"stats", in},
+		{"diff", in, in},
+	} {
+		var out, errb bytes.Buffer
+		code := runContext(ctx, args, &out, &errb)
+		if code != 130 || errb.String() != "safetensors: interrupted\n" {
+			t.Errorf("%v: exit code %d, stderr %q", args, code, errb.String())
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("%d files in the folder, want only the input", len(entries))
 	}
 }

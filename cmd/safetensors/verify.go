@@ -48,6 +48,9 @@ The exit code is 0 when every file passes and 1 when any fails.`,
 			failed := 0
 			for _, arg := range args {
 				v := a.verify(arg, opt)
+				if err := a.ctx.Err(); err != nil {
+					return err // interrupted: no verdict
+				}
 				tag := "OK  "
 				if !v.ok {
 					tag = "FAIL"
