@@ -533,3 +533,44 @@ func TestSnakeCase(t *testing.T) {
 		}
 	}
 }
+
+// TestBindThroughSaveFile goes the way a program would: Marshal, SaveFile,
+// Open (a mapping), Unmarshal, and expects the same model back, tied weights
+// included.
+func TestBindThroughSaveFile(t *testing.T) {
+	emb := seqF32(6, 1)
+	in := bindModel{EmbedTokens: emb, LMHead: emb, Final: &bindNorm{Weight: []float16.Float16{float16.Fromfloat32(1), float16.Fromfloat32(-2)}},
+		Layers: []bindLayer{
+			{Attn: bindAttn{QProj: []float32{1, 2, 3, 4}, KProj: []BFloat16{BFloat16FromFloat32(2), BFloat16FromFloat32(0.5)}}, Norm: []float32{1, 2}},
+			{Attn: bindAttn{QProj: []float32{5, 6, 7, 8}, KProj: []BFloat16{BFloat16FromFloat32(-1), BFloat16FromFloat32(3)}}, Norm: []float32{3, 4}},
+		}}
+	tensors, meta, err := Marshal(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/model.safetensors"
+	if err := SaveFile(path, tensors, meta); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bindModel
+	if err := Unmarshal(f, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(out.EmbedTokens, emb) || &out.LMHead[0] != &out.EmbedTokens[0] {
+		t.Errorf("embed %v / lm_head %v: want %v, tied", out.EmbedTokens, out.LMHead, emb)
+	}
+	if len(out.Layers) != 2 || out.Final == nil || !slices.Equal(out.Final.Weight, in.Final.Weight) {
+		t.Fatalf("out: %+v", out)
+	}
+	for i := range in.Layers {
+		a, b := in.Layers[i], out.Layers[i]
+		if !slices.Equal(a.Attn.QProj, b.Attn.QProj) || !slices.Equal(a.Attn.KProj, b.Attn.KProj) || !slices.Equal(a.Norm, b.Norm) {
+			t.Errorf("layer %d: %+v, want %+v", i, b, a)
+		}
+	}
+}

@@ -18,6 +18,25 @@
 // tensors without touching their data. [Values] gives a tensor's elements as
 // a typed Go slice, without copying when the bytes allow it.
 //
+// [File.GetSlice] reads part of a tensor with NumPy's basic indexing
+// ([ParseIndex] reads "0, ..., -3:, ::-2"), through strided views that copy
+// nothing until [Slice.Get] materializes them, reading only the covered bytes.
+//
+// # Values
+//
+// [ToFloat32] and [ToFloat64] decode any dtype (F16, BF16, the F8, F6 and F4
+// formats, integers) exactly; [FromFloat32], [FromFloat64] and [Convert]
+// encode with round-to-nearest-even and each format's saturation rules.
+// [Unmarshal] and [Marshal] bind tensors to the fields of a struct, as
+// Python's load_model and save_model do.
+//
+// # Writing
+//
+// [Save] writes a map of tensors in exactly the reference writer's layout
+// (dtype then name order, compact JSON, padded header), with metadata keys
+// sorted so equal input gives equal bytes. [SaveFile] replaces a file
+// atomically, and [NewWriter] streams checkpoints larger than memory.
+//
 // # Errors
 //
 // Every violation of the format's rules returns an error wrapping one of the
@@ -52,7 +71,13 @@
 // file. If another process truncates the file while it is mapped, touching
 // the lost pages raises SIGBUS, which crashes a Go program unless the
 // goroutine has set [runtime/debug.SetPanicOnFault]. The package's own
-// copying paths go through pread instead of the mapping. The mapping is
+// copying paths either read with pread instead of the mapping
+// ([File.ReadInto], [File.TensorReader], long runs of slices) or run under
+// SetPanicOnFault ([Values] copies, conversions, short runs of slices), and
+// return an error wrapping [ErrFault] rather than crash. [Save] of mapped
+// tensors hands their memory to the writer's Write, where a lost page
+// surfaces as an I/O error from the kernel (EFAULT) for files and sockets;
+// an in-memory io.Writer would read the memory itself. The mapping is
 // read-only: writing into a view's bytes crashes the program. Views must
 // not be used after [File.Close], which unmaps them. Replace files you have
 // mapped by renaming a new file over them, never by rewriting them in place.

@@ -1,6 +1,7 @@
 package safetensors_test
 
 import (
+	"bytes"
 	"os"
 	"runtime"
 	"testing"
@@ -70,4 +71,29 @@ func TestSliceOfTruncatedMapping(t *testing.T) {
 	assert.ErrorIs(t, err, safetensors.ErrFault)
 	_, err = s.Get(safetensors.Range(0, 32))
 	assert.Error(t, err, "a long run is read with pread, which fails at the new end of the file")
+}
+
+// TestSaveOfTruncatedMapping saves tensors that are views of a mapping
+// whose file was truncated: Save must fail with an error, not crash, both
+// for small tensors (gathered into Save's buffer) and large ones (handed to
+// the writer, here an in-memory one that copies them).
+func TestSaveOfTruncatedMapping(t *testing.T) {
+	switch runtime.GOOS {
+	case "windows", "js", "wasip1", "plan9":
+		t.Skip("needs a mapping that can be truncated")
+	}
+	path := writeTemp(t, build(`{"big":{"dtype":"U8","shape":[262144],"data_offsets":[0,262144]},"small":{"dtype":"U8","shape":[16],"data_offsets":[262144,262160]}}`, make([]byte, 262160)))
+	f, err := safetensors.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	big, err := f.GetTensor("big")
+	require.NoError(t, err)
+	small, err := f.GetTensor("small")
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(path, 0))
+	for name, tensor := range map[string]safetensors.Tensor{"big": big, "small": small} {
+		var buf bytes.Buffer
+		err := safetensors.Save(&buf, map[string]safetensors.Tensor{name: tensor}, nil)
+		assert.ErrorIs(t, err, safetensors.ErrFault, name)
+	}
 }

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/safetensors-go/safetensors"
 	"github.com/stretchr/testify/assert"
@@ -404,5 +406,74 @@ func TestMappedSlicePaths(t *testing.T) {
 			got[i] = tensor.Data()
 		}
 		assert.Equal(t, got[1], got[0], expr)
+	}
+}
+
+// TestSoak runs 16 goroutines of random GetTensor, GetSlice+Get and
+// ReadInto calls on one File per backend for a bounded time, checking
+// every result against the bytes read independently. Run it with -race.
+func TestSoak(t *testing.T) {
+	duration := 2 * time.Second
+	if testing.Short() {
+		duration = 200 * time.Millisecond
+	}
+	path := "testdata/real/numpy/tattletale_testgen_12dtypes.safetensors"
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	ref, err := safetensors.Load(bytes.Clone(raw))
+	require.NoError(t, err)
+	infos := ref.Infos()
+	for name, open := range backends(t, path) {
+		t.Run(name, func(t *testing.T) {
+			f, err := open()
+			require.NoError(t, err)
+			defer f.Close()
+			deadline := time.Now().Add(duration)
+			var wg sync.WaitGroup
+			for g := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rng := rand.New(rand.NewPCG(uint64(g), 1))
+					for i := 0; time.Now().Before(deadline); i++ {
+						info := infos[rng.IntN(len(infos))]
+						start := f.DataOffset() + info.DataOffsets[0]
+						want := raw[start : start+info.Size()]
+						switch i % 3 {
+						case 0:
+							tensor, err := f.GetTensor(info.Name)
+							if err != nil || !bytes.Equal(tensor.Data(), want) {
+								t.Errorf("GetTensor(%q): %v", info.Name, err)
+								return
+							}
+						case 1:
+							dst := make([]byte, info.Size())
+							if _, err := f.ReadInto(info.Name, dst); err != nil || !bytes.Equal(dst, want) {
+								t.Errorf("ReadInto(%q): %v", info.Name, err)
+								return
+							}
+						case 2:
+							if len(info.Shape) == 0 || info.Shape[0] == 0 {
+								continue
+							}
+							// The first k rows: the first k*rowBytes bytes.
+							k := 1 + rng.IntN(info.Shape[0])
+							s, err := f.GetSlice(info.Name)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							got, err := s.Get(safetensors.Range(0, k))
+							rowBytes := int(info.Size()) / info.Shape[0]
+							if err != nil || !bytes.Equal(got.Data(), want[:k*rowBytes]) {
+								t.Errorf("GetSlice(%q).Get(0:%d): %v", info.Name, k, err)
+								return
+							}
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
 	}
 }

@@ -402,7 +402,7 @@ func (p *plan) writeTo(w io.Writer) error {
 		return err
 	}
 	for _, data := range p.data {
-		n, err := tw.put(data)
+		n, err := tw.putGuarded(data)
 		tw.pos += int64(n)
 		if err != nil {
 			tw.err = err
@@ -410,6 +410,17 @@ func (p *plan) writeTo(w io.Writer) error {
 		}
 	}
 	return tw.Close()
+}
+
+// putGuarded is put for bytes that may be a view of a mapping: a memory
+// fault while they are copied into the buffer or written out (by a w that
+// reads them in this goroutine) becomes an error wrapping ErrFault instead
+// of crashing, should the mapped file have been truncated.
+func (tw *Writer) putGuarded(p []byte) (n int, err error) {
+	if ferr := guardFault(func() { n, err = tw.put(p) }); ferr != nil {
+		return 0, ferr
+	}
+	return n, err
 }
 
 // Writer writes a safetensors file as a stream, for files larger than
@@ -612,7 +623,7 @@ func (tw *Writer) WriteTensor(name string, t Tensor) error {
 	}
 	if err == nil {
 		var n int
-		n, err = tw.put(t.data)
+		n, err = tw.putGuarded(t.data)
 		tw.pos += int64(n)
 	}
 	if err != nil {
