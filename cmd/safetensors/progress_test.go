@@ -115,3 +115,32 @@ func TestProgressOnTerminal(t *testing.T) {
 		t.Errorf("file: exit code %d, %d bytes on stderr", code, st.Size())
 	}
 }
+
+// TestProgressCommands: the other long commands draw their bars on a
+// terminal too, convert-torch one per phase.
+func TestProgressCommands(t *testing.T) {
+	p := hashedFile(t, 1<<20)
+	out := filepath.Join(t.TempDir(), "out.safetensors")
+	floats := writeFile(t, t.TempDir(), "f.safetensors", buildFile(nil, spec{"w", "F32", []int{1 << 18}, make([]byte, 1<<20)}))
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"convert", "--dtype", "bf16", p, out}, []string{"converting"}},
+		{[]string{"stats", p}, []string{"reading"}},
+		{[]string{"verify", "--values", floats}, []string{"scanning"}},
+		{[]string{"diff", p, out}, []string{"comparing"}},
+		{[]string{"extract", p, out, "big"}, []string{"extracting"}},
+		{[]string{"convert-torch", filepath.Join(torchTestdata, "state_dict.pt"), out}, []string{"writing", "verifying"}},
+	} {
+		_, terminal, _ := runOnTerminal(t, tc.args...)
+		for _, w := range tc.want {
+			if !strings.Contains(terminal, w) || !strings.Contains(terminal, "100%") {
+				t.Errorf("%v: the terminal did not get %q at 100%%:\n%q", tc.args, w, terminal)
+			}
+		}
+		if !strings.HasSuffix(terminal, "\x1b[2K\r") {
+			t.Errorf("%v: the bar is not erased at the end", tc.args)
+		}
+	}
+}
