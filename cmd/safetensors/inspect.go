@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path"
 	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/safetensors-go/safetensors"
@@ -38,7 +41,7 @@ and each tensor has a "file": the shard it is in.`,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			return withModel(args[0], func(m *model) error {
 				if asJSON {
-					return writeJSON(a.stdout, inspectJSON(m))
+					return writeInspectJSON(a.stdout, inspectJSON(m))
 				}
 				return writeInspect(a.stdout, m)
 			})
@@ -103,6 +106,50 @@ func inspectJSON(m *model) inspectOutput {
 		out.Tensors = append(out.Tensors, it)
 	}
 	return out
+}
+
+// writeInspectJSON writes inspect's JSON indented, but with each file and
+// each tensor on one line, so that a model of thousands of tensors reads as
+// a list (and greps well).
+func writeInspectJSON(w io.Writer, out inspectOutput) error {
+	compact := func(v any) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(v) // cannot fail: strings, numbers, maps of strings
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "{\n  \"file_size\": %d,\n  \"header_size\": %d,\n  \"metadata\": ", out.FileSize, out.HeaderSize)
+	var md bytes.Buffer
+	enc := json.NewEncoder(&md)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("  ", "  ")
+	if err := enc.Encode(out.Metadata); err != nil {
+		return err
+	}
+	b.Write(bytes.TrimSuffix(md.Bytes(), []byte("\n")))
+	list := func(key string, n int, item func(i int) string) {
+		fmt.Fprintf(&b, ",\n  %q: [", key)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("\n    ")
+			b.WriteString(item(i))
+		}
+		if n > 0 {
+			b.WriteString("\n  ")
+		}
+		b.WriteByte(']')
+	}
+	if out.Files != nil {
+		list("files", len(out.Files), func(i int) string { return compact(out.Files[i]) })
+	}
+	list("tensors", len(out.Tensors), func(i int) string { return compact(out.Tensors[i]) })
+	b.WriteString("\n}\n")
+	_, err := w.Write(b.Bytes())
+	return err
 }
 
 // dtypeTotal is what inspect sums per dtype.

@@ -235,10 +235,26 @@ func TestInspectControlCharacters(t *testing.T) {
 	if strings.Contains(stdout, "\x1b") || !strings.Contains(stdout, `"a\nb\x1b[31m"`) {
 		t.Errorf("the name is not quoted:\n%q", stdout)
 	}
-	// JSON keeps it exact.
+	// JSON keeps names exact, one tensor per line.
+	p = writeFile(t, t.TempDir(), "d.safetensors", buildFile(nil,
+		spec{"a\nb\x1b[31m", "U8", []int{1}, []byte{1}},
+		spec{`x,"y`, "U8", []int{1}, []byte{1}},
+		spec{"z,", "U8", []int{1}, []byte{1}},
+		spec{"<s1>", "U8", []int{1}, []byte{1}},
+	))
 	stdout, _ = mustRun(t, 0, "inspect", "--json", p)
 	var got inspectOutput
-	if err := json.Unmarshal([]byte(stdout), &got); err != nil || got.Tensors[0].Name != "a\nb\x1b[31m" {
-		t.Errorf("JSON name %q, err %v", got.Tensors, err)
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tj := range got.Tensors {
+		names = append(names, tj.Name)
+	}
+	if want := []string{"a\nb\x1b[31m", `x,"y`, "z,", "<s1>"}; !slices.Equal(names, want) {
+		t.Errorf("JSON names %q, want %q", names, want)
+	}
+	if !strings.Contains(stdout, "\n    {\"name\":\"<s1>\",\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[3,4]}\n") {
+		t.Errorf("not one tensor per line:\n%s", stdout)
 	}
 }
