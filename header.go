@@ -152,7 +152,9 @@ func (h *header) validate(entries []rawEntry, dims []int, fileSize int64) error 
 		}
 		size, err := byteSize(e.dtype, shape)
 		if err != nil {
-			return &FormatError{Err: sentinelOf(err), Tensor: e.name, HasTensor: true, Offset: -1, Msg: err.Error()}
+			sentinel := sentinelOf(err)
+			msg := strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
+			return &FormatError{Err: sentinel, Tensor: e.name, HasTensor: true, Offset: -1, Msg: msg}
 		}
 		if e.end-e.begin != uint64(size) {
 			return tensorErr(ErrInvalidTensorInfo, e.name, "data_offsets [%d, %d] hold %d bytes, but %v%v needs %d", e.begin, e.end, e.end-e.begin, e.dtype, shape, size)
@@ -191,57 +193,38 @@ type headerParser struct {
 
 func (p *headerParser) parse(h *header) ([]rawEntry, error) {
 	p.skipSpace()
-	if err := p.open('{'); err != nil {
-		return nil, err
-	}
 	// Every entry spells "data_offsets" (unless it escapes it), so this count
 	// sizes the tables in one pass; it is bounded by the header's length.
 	hint := strings.Count(p.s, `"data_offsets"`)
 	entries := make([]rawEntry, 0, hint)
 	h.index = make(map[string]int32, hint)
 	seenMetadata := false
-	p.skipSpace()
-	if !p.close('}') {
-		for {
-			p.skipSpace()
-			keyAt := p.i
-			key, err := p.str()
-			if err != nil {
-				return nil, err
+	err := p.object(func(key string, keyAt int) error {
+		if key == "__metadata__" {
+			if seenMetadata {
+				return p.errAt(keyAt, "duplicate key \"__metadata__\"")
 			}
-			if err := p.colon(); err != nil {
-				return nil, err
-			}
-			if key == "__metadata__" {
-				if seenMetadata {
-					return nil, p.errAt(keyAt, "duplicate key \"__metadata__\"")
-				}
-				seenMetadata = true
-				if h.metadata, err = p.metadata(); err != nil {
-					return nil, err
-				}
-			} else {
-				if _, dup := h.index[key]; dup {
-					return nil, p.errAt(keyAt, "duplicate tensor name %s", strconv.Quote(key))
-				}
-				e, err := p.entry(key)
-				if err != nil {
-					return nil, err
-				}
-				if len(entries) == math.MaxInt32 {
-					return nil, p.errAt(keyAt, "too many tensors")
-				}
-				h.index[key] = int32(len(entries))
-				entries = append(entries, e)
-			}
-			more, err := p.next('}')
-			if err != nil {
-				return nil, err
-			}
-			if !more {
-				break
-			}
+			seenMetadata = true
+			var err error
+			h.metadata, err = p.metadata()
+			return err
 		}
+		if _, dup := h.index[key]; dup {
+			return p.errAt(keyAt, "duplicate tensor name %s", strconv.Quote(key))
+		}
+		e, err := p.entry(key)
+		if err != nil {
+			return err
+		}
+		if len(entries) == math.MaxInt32 {
+			return p.errAt(keyAt, "too many tensors")
+		}
+		h.index[key] = int32(len(entries))
+		entries = append(entries, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	p.skipSpace()
 	if p.i != len(p.s) {
@@ -256,43 +239,25 @@ func (p *headerParser) metadata() (map[string]string, error) {
 	if p.literal("null") {
 		return nil, nil
 	}
-	if err := p.open('{'); err != nil {
+	if p.peek() != '{' {
 		return nil, p.errAt(p.i, "__metadata__ must be an object of strings or null, not %s", p.describe())
 	}
 	m := map[string]string{}
-	p.skipSpace()
-	if p.close('}') {
-		return m, nil
-	}
-	for {
-		p.skipSpace()
-		keyAt := p.i
-		k, err := p.str()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.colon(); err != nil {
-			return nil, err
-		}
+	err := p.object(func(k string, keyAt int) error {
 		if p.peek() != '"' {
-			return nil, p.errAt(p.i, "__metadata__ value of %s must be a string, not %s", strconv.Quote(k), p.describe())
+			return p.errAt(p.i, "__metadata__ value of %s must be a string, not %s", strconv.Quote(k), p.describe())
 		}
 		v, err := p.str()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, dup := m[k]; dup {
-			return nil, p.errAt(keyAt, "duplicate __metadata__ key %s", strconv.Quote(k))
+			return p.errAt(keyAt, "duplicate __metadata__ key %s", strconv.Quote(k))
 		}
 		m[k] = v
-		more, err := p.next('}')
-		if err != nil {
-			return nil, err
-		}
-		if !more {
-			return m, nil
-		}
-	}
+		return nil
+	})
+	return m, err
 }
 
 // entry reads one tensor entry: {"dtype": ..., "shape": [...], "data_offsets": [b, e]},
@@ -300,57 +265,43 @@ func (p *headerParser) metadata() (map[string]string, error) {
 func (p *headerParser) entry(name string) (rawEntry, error) {
 	e := rawEntry{name: name}
 	entryAt := p.i
-	if err := p.open('{'); err != nil {
+	if p.peek() != '{' {
 		return e, p.errAt(p.i, "entry of tensor %s must be an object, not %s", strconv.Quote(name), p.describe())
 	}
 	const hasDType, hasShape, hasOffsets = 1, 2, 4
 	var seen int
 	var others []string // unknown fields, to refuse duplicates among them
-	p.skipSpace()
-	if !p.close('}') {
-		for {
-			p.skipSpace()
-			keyAt := p.i
-			key, err := p.str()
-			if err != nil {
-				return e, err
+	err := p.object(func(key string, keyAt int) error {
+		var bit int
+		var err error
+		switch key {
+		case "dtype":
+			bit = hasDType
+			err = p.dtype(&e)
+		case "shape":
+			bit = hasShape
+			err = p.shape(&e)
+		case "data_offsets":
+			bit = hasOffsets
+			err = p.offsets(&e)
+		default:
+			if slices.Contains(others, key) {
+				return p.errAt(keyAt, "duplicate field %s in the entry of tensor %s", strconv.Quote(key), strconv.Quote(name))
 			}
-			if err := p.colon(); err != nil {
-				return e, err
-			}
-			var bit int
-			switch key {
-			case "dtype":
-				bit = hasDType
-				err = p.dtype(&e)
-			case "shape":
-				bit = hasShape
-				err = p.shape(&e)
-			case "data_offsets":
-				bit = hasOffsets
-				err = p.offsets(&e)
-			default:
-				if slices.Contains(others, key) {
-					return e, p.errAt(keyAt, "duplicate field %s in the entry of tensor %s", strconv.Quote(key), strconv.Quote(name))
-				}
-				others = append(others, key)
-				err = p.skipValue()
-			}
-			if err != nil {
-				return e, err
-			}
-			if seen&bit != 0 {
-				return e, p.errAt(keyAt, "duplicate field %s in the entry of tensor %s", strconv.Quote(key), strconv.Quote(name))
-			}
-			seen |= bit
-			more, err := p.next('}')
-			if err != nil {
-				return e, err
-			}
-			if !more {
-				break
-			}
+			others = append(others, key)
+			err = p.skipValue()
 		}
+		if err != nil {
+			return err
+		}
+		if seen&bit != 0 {
+			return p.errAt(keyAt, "duplicate field %s in the entry of tensor %s", strconv.Quote(key), strconv.Quote(name))
+		}
+		seen |= bit
+		return nil
+	})
+	if err != nil {
+		return e, err
 	}
 	for _, f := range []struct {
 		bit  int

@@ -306,3 +306,10 @@ func TestAllStopsEarly(t *testing.T) {
 	}
 	assert.Equal(t, []string{"a", "b"}, seen)
 }
+
+func TestOverflowMessageSaysItOnce(t *testing.T) {
+	_, err := safetensors.Load(build(`{"a":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]}}`, nil))
+	require.ErrorIs(t, err, safetensors.ErrOverflow)
+	assert.Equal(t, 1, strings.Count(err.Error(), "safetensors: "), err.Error())
+	assert.Contains(t, err.Error(), `tensor "a"`)
+}

@@ -19,6 +19,7 @@ package safetensors
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -306,32 +307,15 @@ func (p *scanner) skipValue() error {
 }
 
 func (p *scanner) skipObject() error {
-	if err := p.open('{'); err != nil {
-		return err
-	}
-	p.skipSpace()
-	if p.close('}') {
-		return nil
-	}
 	var keys []string
 	var set map[string]struct{}
-	for {
-		p.skipSpace()
-		at := p.i
-		k, err := p.str()
-		if err != nil {
-			return err
-		}
+	return p.object(func(k string, at int) error {
 		dup := false
 		if set != nil {
 			_, dup = set[k]
 			set[k] = struct{}{}
 		} else {
-			for _, o := range keys {
-				if o == k {
-					dup = true
-				}
-			}
+			dup = slices.Contains(keys, k)
 			if keys = append(keys, k); len(keys) > 16 {
 				set = make(map[string]struct{}, 2*len(keys))
 				for _, o := range keys {
@@ -342,10 +326,33 @@ func (p *scanner) skipObject() error {
 		if dup {
 			return p.errAt(at, "duplicate key %q", k)
 		}
+		return p.skipValue()
+	})
+}
+
+// object reads an object whose '{' is at the cursor, calling member for
+// each key with the cursor at the key's value (after the colon) and the
+// key's offset; member must move past the value. Duplicate keys are
+// member's to refuse.
+func (p *scanner) object(member func(key string, keyAt int) error) error {
+	if err := p.open('{'); err != nil {
+		return err
+	}
+	p.skipSpace()
+	if p.close('}') {
+		return nil
+	}
+	for {
+		p.skipSpace()
+		keyAt := p.i
+		key, err := p.str()
+		if err != nil {
+			return err
+		}
 		if err := p.colon(); err != nil {
 			return err
 		}
-		if err := p.skipValue(); err != nil {
+		if err := member(key, keyAt); err != nil {
 			return err
 		}
 		if more, err := p.next('}'); err != nil || !more {

@@ -97,21 +97,27 @@ func (o Options) Open(path string) (*File, error) {
 			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
 	}
-	if _, err := readPrefix(prefix[:], size, o.maxHeader()); err != nil {
+	n, err := readPrefix(prefix[:], size, o.maxHeader())
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	// The header is read with pread rather than through the mapping: on
+	// machines where page faults are slow, faulting in a large header's pages
+	// cost more than parsing it (BENCHMARKS.md).
+	hdr := make([]byte, n)
+	if err := readFullAt(osf, hdr, prefixSize); err != nil {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	h, err := parseHeader(hdr, size)
+	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	mem, unmap, err := mapFile(osf, size)
 	if err != nil {
 		return nil, &fs.PathError{Op: "mmap", Path: path, Err: err}
 	}
-	f, err := o.load(mem)
-	if err != nil {
-		unmap()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	f.kind, f.osf, f.unmap = mapped, osf, unmap
 	ok = true
-	return f, nil
+	return &File{h: h, size: size, kind: mapped, mem: mem, osf: osf, unmap: unmap}, nil
 }
 
 // Load parses a whole file already in memory. Tensors from [File.GetTensor]

@@ -87,7 +87,11 @@ const metadataKey = "__metadata__"
 // Tensors may come from any [File] as they are, views of a mapping
 // included: their bytes are written straight from where they are, so
 // copying a file costs no copy beyond the write itself (the File must stay
-// open until Save returns). Tensors of less than 64 KiB are gathered into a
+// open until Save returns). Views of a File from [Open] are read through
+// the mapping, which faults in each page; where page faults are slow (some
+// virtual machines: see BENCHMARKS.md), copying a mapped file is several
+// times faster through a [Writer] fed by [Writer.CopyTensor] from
+// [File.TensorReader], which reads with pread. Tensors of less than 64 KiB are gathered into a
 // buffer of 256 KiB so that small tensors cost few calls to w.Write; larger
 // ones are passed to w.Write directly. Save does not close w, and it
 // neither retains nor modifies the tensors' bytes, so it may run while other
