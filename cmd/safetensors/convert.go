@@ -42,7 +42,7 @@ renamed when complete: it is never left half-written.`,
 			if !to.IsFloat() {
 				return usagef("--dtype: %v is not a floating-point dtype", to)
 			}
-			return withModel(args[0], func(m *model) error {
+			return a.withModel(args[0], func(m *model) error {
 				return a.convert(m, to, args[1])
 			})
 		}),
@@ -63,11 +63,14 @@ func (a *app) convert(m *model, to safetensors.DType, out string) error {
 			infos[i].DType = to
 		}
 	}
+	metadata, warnings := m.fileMetadata()
+	a.warn(warnings...)
 	bar := a.newProgress("converting", m.dataSize())
 	defer bar.done()
 	var bufs convertBuffers
-	return writeOutput(out, func(w io.Writer) error {
-		tw, err := safetensors.NewWriter(w, infos, m.metadata)
+	var size int64
+	err := writeOutput(out, func(w io.Writer) error {
+		tw, err := safetensors.NewWriter(w, infos, metadata)
 		if err != nil {
 			return outFile(out, err)
 		}
@@ -77,8 +80,13 @@ func (a *app) convert(m *model, to safetensors.DType, out string) error {
 				return inFile(t.file.name, err)
 			}
 		}
+		size = tw.Size()
 		return outFile(out, tw.Close())
 	})
+	if err == nil {
+		a.wrote(out, len(infos), size)
+	}
+	return err
 }
 
 // copyConverted writes tensor t to tw as dtype to, converting it a chunk at

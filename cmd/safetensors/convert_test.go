@@ -153,7 +153,10 @@ func TestConvertF16(t *testing.T) {
 		spec{"step", "I64", nil, i64(7)},
 	))
 	out := filepath.Join(dir, "out.safetensors")
-	mustRun(t, 0, "convert", "--dtype", "float16", in, out)
+	stdout, _ := mustRun(t, 0, "convert", "--dtype", "float16", in, out)
+	if want := out + ": 3 tensors, " + formatSize(fileSize(t, out)) + "\n"; stdout != want {
+		t.Errorf("stdout %q, want %q", stdout, want)
+	}
 	got, meta := readRaw(t, out)
 	if meta["format"] != "pt" || len(meta) != 1 {
 		t.Errorf("metadata %v", meta)

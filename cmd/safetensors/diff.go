@@ -115,12 +115,12 @@ type diffMetadata struct {
 }
 
 func (a *app) diff(argA, argB string, opt diffOptions) (*diffReport, error) {
-	ma, err := openModel(argA)
+	ma, err := a.openModel(argA)
 	if err != nil {
 		return nil, inFile(argA, err)
 	}
 	defer ma.Close()
-	mb, err := openModel(argB)
+	mb, err := a.openModel(argB)
 	if err != nil {
 		return nil, inFile(argB, err)
 	}

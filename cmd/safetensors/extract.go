@@ -33,7 +33,7 @@ OUT keeps IN's metadata (--no-metadata drops it) and is written atomically.`,
   safetensors extract model.safetensors emb.safetensors 'model.embed_tokens.weight[:1000]'`,
 		Args: minArgs(3),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return withModel(args[0], func(m *model) error {
+			return a.withModel(args[0], func(m *model) error {
 				return a.extract(m, args[1], args[2:], noMetadata)
 			})
 		}),
@@ -98,17 +98,19 @@ func (a *app) extract(m *model, out string, args []string, noMetadata bool) erro
 			return fmt.Errorf("no tensor matches %q", sel.pattern)
 		}
 	}
-	metadata := m.metadata
+	metadata, warnings := m.fileMetadata()
 	if noMetadata {
-		metadata = nil
+		metadata, warnings = nil, nil
 	}
+	a.warn(warnings...)
 	byName := make(map[string]extracted, len(chosen))
 	for _, e := range chosen {
 		byName[e.t.Name] = e
 	}
 	bar := a.newProgress("extracting", total)
 	defer bar.done()
-	return writeOutput(out, func(w io.Writer) error {
+	var size int64
+	err := writeOutput(out, func(w io.Writer) error {
 		tw, err := safetensors.NewWriter(w, infos, metadata)
 		if err != nil {
 			return outFile(out, err)
@@ -119,8 +121,13 @@ func (a *app) extract(m *model, out string, args []string, noMetadata bool) erro
 				return inFile(e.t.file.name, err)
 			}
 		}
+		size = tw.Size()
 		return outFile(out, tw.Close())
 	})
+	if err == nil {
+		a.wrote(out, len(infos), size)
+	}
+	return err
 }
 
 func writeExtracted(tw *safetensors.Writer, e extracted, bar *progress) error {

@@ -99,7 +99,9 @@ func TestExtractSlices(t *testing.T) {
 
 	// Several arguments; a tensor chosen twice whole is written once.
 	out := filepath.Join(dir, "two.safetensors")
-	mustRun(t, 0, "extract", "--no-metadata", in, out, "m[0]", "v", "[v]", "f4")
+	if stdout, _ := mustRun(t, 0, "extract", "--no-metadata", in, out, "m[0]", "v", "[v]", "f4"); stdout != out+": 3 tensors, "+formatSize(fileSize(t, out))+"\n" {
+		t.Errorf("stdout %q", stdout)
+	}
 	got, meta := readRaw(t, out)
 	if meta != nil || len(got) != 3 || !bytes.Equal(got["m"].data, f32(0, 1, 2, 3)) || !bytes.Equal(got["v"].data, i64(10, 20, 30, 40)) {
 		t.Errorf("got %v, metadata %v", got, meta)

@@ -39,7 +39,7 @@ and each tensor has a "file": the shard it is in.`,
   safetensors inspect --json model.safetensors.index.json | jq '.tensors[].name'`,
 		Args: exactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return withModel(args[0], func(m *model) error {
+			return a.withModel(args[0], func(m *model) error {
 				if asJSON {
 					return writeInspectJSON(a.stdout, inspectJSON(m))
 				}

@@ -26,8 +26,7 @@ the canonical layout.`,
   safetensors merge ./checkpoint-1000/ merged.safetensors`,
 		Args: exactArgs(2),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return withModel(args[0], func(m *model) error {
-				a.warn(m.warnings...)
+			return a.withModel(args[0], func(m *model) error {
 				return a.copyModel(m, args[1], "merging")
 			})
 		}),
@@ -41,10 +40,13 @@ func (a *app) copyModel(m *model, out, description string) error {
 	for i, t := range m.tensors {
 		infos[i] = safetensors.TensorInfo{Name: t.Name, DType: t.DType, Shape: t.Shape}
 	}
+	metadata, warnings := m.fileMetadata()
+	a.warn(warnings...)
 	bar := a.newProgress(description, m.dataSize())
 	defer bar.done()
-	return writeOutput(out, func(w io.Writer) error {
-		tw, err := safetensors.NewWriter(w, infos, m.metadata)
+	var size int64
+	err := writeOutput(out, func(w io.Writer) error {
+		tw, err := safetensors.NewWriter(w, infos, metadata)
 		if err != nil {
 			return outFile(out, err)
 		}
@@ -58,6 +60,11 @@ func (a *app) copyModel(m *model, out, description string) error {
 				return inFile(t.file.name, err)
 			}
 		}
+		size = tw.Size()
 		return outFile(out, tw.Close())
 	})
+	if err == nil {
+		a.wrote(out, len(infos), size)
+	}
+	return err
 }

@@ -30,7 +30,7 @@ objects and arrays, the others as strings; null when there is no metadata.
   safetensors meta --json lora.safetensors | jq '.ss_tag_frequency'`,
 		Args: exactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return withModel(args[0], func(m *model) error {
+			return a.withModel(args[0], func(m *model) error {
 				if asJSON {
 					return writeMetaJSON(a.stdout, m.metadata, !raw)
 				}

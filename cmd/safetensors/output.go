@@ -129,3 +129,8 @@ func writeOutput(path string, write func(w io.Writer) error) error {
 	}
 	return o.commit()
 }
+
+// wrote reports a file written: its name, tensor count and size, on stdout.
+func (a *app) wrote(path string, tensors int, size int64) {
+	fmt.Fprintf(a.stdout, "%s: %s %s, %s\n", printable(path), formatCount(int64(tensors)), plural(tensors, "tensor", "tensors"), formatSize(size))
+}

@@ -17,8 +17,7 @@ type model struct {
 	sharded  bool         // the input was an index or a folder
 	tensors  []tensorRef  // every tensor: file by file, each file's in buffer order
 	byName   map[string]int
-	metadata map[string]string // the single file's metadata, or the shards' merged
-	warnings []string          // what the user should know: shards that disagree on metadata
+	metadata map[string]string // the file's metadata
 	close    func() error
 }
 
@@ -35,7 +34,7 @@ type tensorRef struct {
 }
 
 // openModel opens a MODEL argument.
-func openModel(arg string) (*model, error) {
+func (a *app) openModel(arg string) (*model, error) {
 	if isURL(arg) {
 		return nil, inFile(arg, errors.New("reading over http(s) needs the remote package (issue 6), not merged yet"))
 	}
@@ -88,6 +87,10 @@ func (m *model) tensor(name string) (tensorRef, bool) {
 	return m.tensors[i], true
 }
 
+// fileMetadata returns the metadata to write into a file made from the
+// model, and warnings about it.
+func (m *model) fileMetadata() (map[string]string, []string) { return m.metadata, nil }
+
 // dataSize returns the total size of the tensors' bytes.
 func (m *model) dataSize() int64 {
 	var n int64
@@ -117,8 +120,8 @@ func (m *model) headerSize() int64 {
 
 // withModel opens arg, runs fn, and closes the model, returning fn's
 // error wrapped with the model's name when it has none.
-func withModel(arg string, fn func(m *model) error) error {
-	m, err := openModel(arg)
+func (a *app) withModel(arg string, fn func(m *model) error) error {
+	m, err := a.openModel(arg)
 	if err != nil {
 		return inFile(arg, err)
 	}

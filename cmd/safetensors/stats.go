@@ -42,7 +42,7 @@ statistics as the strings "nan", "inf", "-inf".`,
 			if opt.bins < 1 || opt.bins > 1000 {
 				return usagef("--bins must be between 1 and 1000")
 			}
-			return withModel(args[0], func(m *model) error {
+			return a.withModel(args[0], func(m *model) error {
 				tensors, err := selectTensors(m, args[1:])
 				if err != nil {
 					return err

@@ -89,7 +89,7 @@ func failed(arg string, err error) verdict {
 }
 
 func (a *app) verify(arg string, opt verifyOptions) verdict {
-	m, err := openModel(arg)
+	m, err := a.openModel(arg)
 	if err != nil {
 		return failed(arg, err)
 	}
