@@ -736,55 +736,23 @@ func (u *unpickler) step(op byte) error {
 		}
 		return u.push(&pySet{items: items})
 
-	case 'p': // PUT: decimal text index
-		s, err := u.line()
+	case 'p', 'q', 'r': // PUT (decimal text), BINPUT (1 byte), LONG_BINPUT (4 bytes)
+		i, err := u.memoIndex(op, "PUT")
 		if err != nil {
 			return err
 		}
-		i, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
-			return u.corrupt("bad PUT index %q", s)
-		}
-		return u.put(uint32(i))
-	case 'q': // BINPUT
-		b, err := u.readByte()
-		if err != nil {
-			return err
-		}
-		return u.put(uint32(b))
-	case 'r': // LONG_BINPUT
-		a, err := u.fixed(4)
-		if err != nil {
-			return err
-		}
-		return u.put(binary.LittleEndian.Uint32(a[:]))
+		return u.put(i)
 	case 0x94: // MEMOIZE
 		if uint64(len(u.memo)) >= math.MaxUint32 {
 			return u.corrupt("memo full")
 		}
 		return u.put(uint32(len(u.memo)))
-	case 'g': // GET
-		s, err := u.line()
+	case 'g', 'h', 'j': // GET (decimal text), BINGET (1 byte), LONG_BINGET (4 bytes)
+		i, err := u.memoIndex(op, "GET")
 		if err != nil {
 			return err
 		}
-		i, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
-			return u.corrupt("bad GET index %q", s)
-		}
-		return u.get(uint32(i))
-	case 'h': // BINGET
-		b, err := u.readByte()
-		if err != nil {
-			return err
-		}
-		return u.get(uint32(b))
-	case 'j': // LONG_BINGET
-		a, err := u.fixed(4)
-		if err != nil {
-			return err
-		}
-		return u.get(binary.LittleEndian.Uint32(a[:]))
+		return u.get(i)
 
 	case 'c': // GLOBAL: module and name as text lines
 		module, err := u.line()
@@ -911,6 +879,33 @@ func (u *unpickler) step(op byte) error {
 		return u.corrupt("out-of-band buffers (NEXT_BUFFER) are not supported")
 	}
 	return u.corrupt("unknown opcode 0x%02x", op)
+}
+
+// memoIndex reads the memo index of a PUT or GET opcode in its three
+// encodings: a decimal text line (PUT, GET), one byte (BINPUT, BINGET) or a
+// little-endian uint32 (LONG_BINPUT, LONG_BINGET). what names the opcode in
+// errors.
+func (u *unpickler) memoIndex(op byte, what string) (uint32, error) {
+	switch op {
+	case 'p', 'g':
+		s, err := u.line()
+		if err != nil {
+			return 0, err
+		}
+		i, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return 0, u.corrupt("bad %s index %q", what, s)
+		}
+		return uint32(i), nil
+	case 'q', 'h':
+		b, err := u.readByte()
+		return uint32(b), err
+	}
+	a, err := u.fixed(4)
+	if err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint32(a[:]), nil
 }
 
 // sizeArg reads the length argument of a string or bytes opcode.
