@@ -51,11 +51,15 @@
 // guarantees, for any input:
 //
 //   - Open, NewReader and Load check every rule of the reference
-//     implementation before returning (FORMAT.md in the repository lists
-//     them, in order), plus some the reference skips: duplicate keys
-//     anywhere in the header, lone UTF-16 surrogates, dimensions or offsets
-//     that do not fit in an int. A File that opens has tensors that exactly
-//     tile its data buffer, each exactly as long as its dtype and shape need.
+//     implementation before returning, in its order: at least 8 bytes; a
+//     header length within the limit, then within the file; a UTF-8 header;
+//     JSON of the schema (known dtypes, non-negative integers, two offsets,
+//     string metadata); offsets contiguous from 0 with each tensor exactly
+//     as long as its dtype and shape need, sizes checked for overflow; the
+//     data ending exactly at the end of the file. Also some the reference
+//     skips: duplicate keys anywhere in the header, lone UTF-16 surrogates,
+//     dimensions or offsets that do not fit in an int. A File that opens has
+//     tensors that exactly tile its data buffer.
 //   - No input makes them panic, loop, or allocate more than O(N) memory for
 //     a header of N bytes, N being at most [Options.MaxHeaderSize]
 //     (100,000,000 by default), and never more than the input's real size:
