@@ -40,7 +40,7 @@ var ErrUnrepresentable = errors.New("safetensors: value not representable in dty
 // slice that the caller owns. [AppendFloat32] decodes into a caller's
 // buffer instead.
 //
-// F4 and F6 are unpacked as FORMAT.md lays them out, lowest element in the
+// F4 and F6 are unpacked as the format packs them, lowest element in the
 // lowest bits: an F4 byte holds element 2k in its low nibble and 2k+1 in
 // its high nibble; three F6 bytes b0 b1 b2 form the 24-bit little-endian
 // word b0 | b1<<8 | b2<<16, which holds element 4k in bits 0-5, 4k+1 in

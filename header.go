@@ -79,7 +79,7 @@ type rawEntry struct {
 
 // parseHeader parses and validates the JSON header hdr of a file of
 // fileSize bytes, in the reference implementation's order (checks 4 to 7 of
-// FORMAT.md). It does no I/O, and its time and memory are linear in
+// the format's read-time checks). It does no I/O, and its time and memory are linear in
 // len(hdr), whatever numbers the header holds.
 func parseHeader(hdr []byte, fileSize int64) (*header, error) {
 	if !utf8.Valid(hdr) {

@@ -3,7 +3,7 @@ package safetensors
 // Writing: Save, SaveFile and the streaming Writer.
 //
 // All three produce the reference writer's layout byte for byte (see
-// FORMAT.md, "Writing"): tensors ordered by dtype (dtypeRank) then by name,
+// the format's "Writing" rules): tensors ordered by dtype (dtypeRank) then by name,
 // compact JSON with serde_json's escapes, "__metadata__" first with its keys
 // sorted, the header padded with spaces to a multiple of 8, the data
 // contiguous from offset 0. A plan (the ordered entries with their offsets,
@@ -65,7 +65,9 @@ const metadataKey = "__metadata__"
 
 // Save writes tensors and metadata to w in the safetensors format, exactly as
 // the reference implementation's writer lays them out: tensors sorted by
-// dtype (U64 first, BOOL last, as FORMAT.md lists them) then by name
+// dtype (U64, I64, F64, C64, F32, U32, I32, BF16, F16, U16, I16,
+// F8_E5M2FNUZ, F8_E4M3FNUZ, F8_E8M0, F8_E4M3, F8_E5M2, I8, U8, F6_E3M2,
+// F6_E2M3, F4, BOOL: the reference's dtype enum, largest first) then by name
 // bytewise, a compact JSON header with "__metadata__" first and its keys
 // sorted, padded with spaces to a multiple of 8 bytes, then the tensors'
 // bytes back to back. The same input always gives the same bytes; that is
