@@ -17,8 +17,10 @@ import (
 type app struct {
 	ctx            context.Context // cancelled by an interrupt
 	stdout, stderr io.Writer
-	quiet          bool // --quiet: no progress bars, no warnings
-	terminal       bool // stderr is a terminal: progress bars may be drawn
+	quiet          bool     // --quiet: no progress bars, no warnings
+	headers        []string // --header: "Name: value" for every HTTP request
+	force          bool     // --force: replace existing outputs
+	terminal       bool     // stderr is a terminal: progress bars may be drawn
 }
 
 func newApp(stdout, stderr io.Writer) *app {
@@ -42,17 +44,20 @@ of either.
 Exit codes: 0 on success, 1 when a command fails (an unreadable or invalid
 file, or verify finding a problem), 2 on a usage error. diff exits 0 when the
 models are equal, 1 when they differ and 2 on any error.`,
+		Version:       version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		// A root command without Run prints its help for "safetensors"
 		// alone, and cobra reports an unknown command with suggestions.
 	}
+	root.SetVersionTemplate("safetensors {{.Version}}\n")
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{err, cmd.CommandPath()}
 	})
 	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "no progress bars or warnings on stderr")
+	root.PersistentFlags().StringArrayVarP(&a.headers, "header", "H", nil, "add the header `\"Name: value\"` to every HTTP request (repeatable)")
 	root.AddCommand(
 		a.inspectCommand(),
 		a.metaCommand(),
@@ -62,6 +67,7 @@ models are equal, 1 when they differ and 2 on any error.`,
 		a.convertCommand(),
 		a.extractCommand(),
 		a.mergeCommand(),
+		a.splitCommand(),
 		a.convertTorchCommand(),
 	)
 	return root

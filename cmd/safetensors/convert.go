@@ -42,6 +42,9 @@ renamed when complete: it is never left half-written.`,
 			if !to.IsFloat() {
 				return usagef("--dtype: %v is not a floating-point dtype", to)
 			}
+			if err := a.checkOverwrite(args[1]); err != nil {
+				return err
+			}
 			return a.withModel(args[0], func(m *model) error {
 				return a.convert(m, to, args[1])
 			})
@@ -52,6 +55,7 @@ renamed when complete: it is never left half-written.`,
 	cmd.RegisterFlagCompletionFunc("dtype", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return floatDTypeNames(), cobra.ShellCompDirectiveNoFileComp
 	})
+	a.forceFlag(cmd)
 	return cmd
 }
 
@@ -83,6 +87,7 @@ func (a *app) convert(m *model, to safetensors.DType, out string) error {
 		size = tw.Size()
 		return outFile(out, tw.Close())
 	})
+	bar.done() // before the result line, which must not share the bar's line
 	if err == nil {
 		a.wrote(out, len(infos), size)
 	}

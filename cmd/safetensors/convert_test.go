@@ -194,13 +194,21 @@ func TestConvertErrors(t *testing.T) {
 		{odd, "f4", `out.safetensors: misaligned slice: tensor "y"`},
 		{nan, "i8", "--dtype: I8 is not a floating-point dtype"},
 	} {
-		_, stderr, code := cli(t, "convert", "--dtype", tc.dtype, tc.in, out)
+		_, stderr, code := cli(t, "convert", "--force", "--dtype", tc.dtype, tc.in, out)
 		if code == 0 || !strings.Contains(stderr, tc.stderr) || strings.Count(stderr, "\n") > 2 {
 			t.Errorf("convert --dtype %s %s: exit code %d, stderr %q; want %q", tc.dtype, tc.in, code, stderr, tc.stderr)
 		}
 		if b, _ := os.ReadFile(out); string(b) != "old contents" {
 			t.Errorf("OUT was changed: %q", b)
 		}
+	}
+	// Without --force, an existing OUT is an error before anything is read.
+	_, stderr, code := cli(t, "convert", "--dtype", "bf16", nan, out)
+	if want := "out.safetensors: exists (use --force to replace it)"; code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("convert over an existing file without --force: exit code %d, stderr %q; want 1 and %q", code, stderr, want)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "old contents" {
+		t.Errorf("OUT was changed without --force: %q", b)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 3 {
@@ -217,7 +225,7 @@ func TestConvertErrors(t *testing.T) {
 // mapping.
 func TestConvertOverInput(t *testing.T) {
 	p := writeFile(t, t.TempDir(), "m.safetensors", buildFile(nil, spec{"w", "F32", []int{2}, f32(1, 3)}))
-	mustRun(t, 0, "convert", "--dtype", "bf16", p, p)
+	mustRun(t, 0, "convert", "-f", "--dtype", "bf16", p, p)
 	got, _ := readRaw(t, p)
 	if w := got["w"]; w.DType != "BF16" || !bytes.Equal(w.data, u16s(0x3f80, 0x4040)) {
 		t.Errorf("w: %s % x", w.DType, w.data)

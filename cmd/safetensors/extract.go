@@ -33,12 +33,16 @@ OUT keeps IN's metadata (--no-metadata drops it) and is written atomically.`,
   safetensors extract model.safetensors emb.safetensors 'model.embed_tokens.weight[:1000]'`,
 		Args: minArgs(3),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if err := a.checkOverwrite(args[1]); err != nil {
+				return err
+			}
 			return a.withModel(args[0], func(m *model) error {
 				return a.extract(m, args[1], args[2:], noMetadata)
 			})
 		}),
 	}
 	cmd.Flags().BoolVar(&noMetadata, "no-metadata", false, "do not copy the metadata")
+	a.forceFlag(cmd)
 	return cmd
 }
 
@@ -124,6 +128,7 @@ func (a *app) extract(m *model, out string, args []string, noMetadata bool) erro
 		size = tw.Size()
 		return outFile(out, tw.Close())
 	})
+	bar.done() // before the result line, which must not share the bar's line
 	if err == nil {
 		a.wrote(out, len(infos), size)
 	}

@@ -84,7 +84,7 @@ func TestExtractSlices(t *testing.T) {
 	} {
 		t.Run(tc.arg, func(t *testing.T) {
 			out := filepath.Join(dir, "out.safetensors")
-			mustRun(t, 0, "extract", in, out, tc.arg)
+			mustRun(t, 0, "extract", "-f", in, out, tc.arg)
 			got, meta := readRaw(t, out)
 			if len(got) != 1 || meta["format"] != "pt" {
 				t.Fatalf("tensors %v, metadata %v", got, meta)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // formatShape writes a shape as a Python tuple would read, in brackets:
@@ -159,11 +161,35 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 // writeJSON writes v to w as indented JSON, without escaping <, > and &
 // (names like "<s1>" stay readable), followed by a newline.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("writing JSON: %w", err)
 	}
-	return nil
+	_, err := w.Write(escapeJSONControls(b.Bytes()))
+	return err
+}
+
+// escapeJSONControls rewrites, in JSON text, the characters that isControl
+// reports and encoding/json leaves raw (U+0085 and the other C1 controls,
+// the bidirectional formatting characters) as \uXXXX escapes: the same
+// strings to a JSON reader, and nothing that acts on a terminal. Such
+// characters can only stand inside strings, where the escape is valid.
+func escapeJSONControls(b []byte) []byte {
+	if !bytes.ContainsFunc(b, func(r rune) bool { return r >= 0x80 && isControl(r) }) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r >= 0x80 && isControl(r) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
 }

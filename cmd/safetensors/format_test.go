@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/safetensors-go/safetensors"
@@ -40,6 +42,10 @@ func TestFormatting(t *testing.T) {
 		{printable("ok\tfine\n"), "ok\tfine\n"},
 		{printable("a\x1b[1mb\u0085"), `a\x1b[1mb\u0085`},
 		{printableName("tab\tname"), `"tab\tname"`},
+		{printable("txt.\u202eexe"), `txt.\u202eexe`},
+		{printable("a\u2066b\u2069\u200f\u061c\u2028"), `a\u2066b\u2069\u200f\u061c\u2028`},
+		{printableName("w\u202a"), `"w\u202a"`},
+		{printable("héllo 日本"), "héllo 日本"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
@@ -68,6 +74,42 @@ func TestDescribe(t *testing.T) {
 	} {
 		if got := describe(tc.err); got != tc.want {
 			t.Errorf("describe:\n%q\nwant\n%q", got, tc.want)
+		}
+	}
+}
+
+// TestNoRawControlCharacters runs every command that prints names or
+// metadata on a file whose names and values hold terminal escapes and
+// bidirectional overrides: none reaches stdout or stderr raw.
+func TestNoRawControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	evil := "w\u202eexe.txt\x1b[2J\u2066\u0085"
+	p := writeFile(t, dir, "evil.safetensors", buildFile(map[string]string{"k\u202e": "v\x1b]0;title\x07\u2067"},
+		spec{evil, "F32", []int{2}, f32(1, 2)}, spec{"ok", "F32", []int{1}, f32(3)}))
+	q := writeFile(t, dir, "other.safetensors", buildFile(map[string]string{"k\u202e": "other\u202d"},
+		spec{evil, "F32", []int{2}, f32(1, 5)}))
+	raw := func(s string) bool {
+		return strings.ContainsFunc(s, func(r rune) bool { return isControl(r) && r != '\r' })
+	}
+	for _, args := range [][]string{
+		{"inspect", p}, {"inspect", "--json", p}, {"meta", p}, {"meta", "--raw", p}, {"meta", "--json", p},
+		{"verify", "--values", p}, {"stats", p}, {"diff", p, q}, {"diff", "--json", p, q},
+		{"extract", p, filepath.Join(dir, "out.safetensors"), "nothing-matches"},
+		{"extract", p, filepath.Join(dir, "out.safetensors"), "w\u202e*[5]"},
+	} {
+		stdout, stderr, _ := cli(t, args...)
+		if raw(stdout) || raw(stderr) {
+			t.Errorf("%v printed a raw control character:\nstdout %q\nstderr %q", args[0], stdout, stderr)
+		}
+		if args[0] == "inspect" && !strings.Contains(stdout, `\u202e`) {
+			t.Errorf("%v: the name is not shown escaped:\n%s", args, stdout)
+		}
+		if args[0] == "inspect" && args[1] == "--json" {
+			// The escapes are JSON's: a reader gets the names back.
+			var out struct{ Tensors []struct{ Name string } }
+			if err := json.Unmarshal([]byte(stdout), &out); err != nil || len(out.Tensors) != 2 || out.Tensors[0].Name != evil {
+				t.Errorf("inspect --json does not decode to the names: %v, %+v", err, out)
+			}
 		}
 	}
 }

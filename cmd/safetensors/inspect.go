@@ -148,7 +148,7 @@ func writeInspectJSON(w io.Writer, out inspectOutput) error {
 	}
 	list("tensors", len(out.Tensors), func(i int) string { return compact(out.Tensors[i]) })
 	b.WriteString("\n}\n")
-	_, err := w.Write(b.Bytes())
+	_, err := w.Write(escapeJSONControls(b.Bytes()))
 	return err
 }
 

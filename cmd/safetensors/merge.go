@@ -26,11 +26,15 @@ the canonical layout.`,
   safetensors merge ./checkpoint-1000/ merged.safetensors`,
 		Args: exactArgs(2),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if err := a.checkOverwrite(args[1]); err != nil {
+				return err
+			}
 			return a.withModel(args[0], func(m *model) error {
 				return a.copyModel(m, args[1], "merging")
 			})
 		}),
 	}
+	a.forceFlag(cmd)
 	return cmd
 }
 
@@ -63,6 +67,7 @@ func (a *app) copyModel(m *model, out, description string) error {
 		size = tw.Size()
 		return outFile(out, tw.Close())
 	})
+	bar.done() // before the result line, which must not share the bar's line
 	if err == nil {
 		a.wrote(out, len(infos), size)
 	}

@@ -87,9 +87,9 @@ func writeMeta(w io.Writer, md map[string]string, decode bool) error {
 	return err
 }
 
-// printable returns s with control characters other than newline and tab
-// escaped as Go quotes them (\x1b, \u0085), so that a name or value from a
-// file cannot move the cursor or recolour the terminal.
+// printable returns s with the characters isControl reports escaped as Go
+// quotes them (\x1b, \u0085, \u202e), so that a name or value from a file
+// cannot move the cursor, recolour the terminal or reorder what it shows.
 func printable(s string) string {
 	if !strings.ContainsFunc(s, isControl) {
 		return s
@@ -106,8 +106,22 @@ func printable(s string) string {
 	return b.String()
 }
 
+// isControl reports whether r would act on a terminal rather than show as a
+// character: the C0 and C1 controls but newline and tab, DEL, the line and
+// paragraph separators, and the bidirectional formatting characters, which
+// can make a name display as another (the "Trojan Source" trick).
 func isControl(r rune) bool {
-	return r != '\n' && r != '\t' && (r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0))
+	switch {
+	case r == '\n' || r == '\t':
+		return false
+	case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+		return true
+	case r == 0x061c || r == 0x200e || r == 0x200f || r == 0x2028 || r == 0x2029:
+		return true
+	case (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
+		return true
+	}
+	return false
 }
 
 func writeMetaJSON(w io.Writer, md map[string]string, decode bool) error {

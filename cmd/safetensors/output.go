@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/spf13/cobra"
 )
 
 // outputFile is a file written atomically: under a temporary name in the
@@ -133,4 +135,24 @@ func writeOutput(path string, write func(w io.Writer) error) error {
 // wrote reports a file written: its name, tensor count and size, on stdout.
 func (a *app) wrote(path string, tensors int, size int64) {
 	fmt.Fprintf(a.stdout, "%s: %s %s, %s\n", printable(path), formatCount(int64(tensors)), plural(tensors, "tensor", "tensors"), formatSize(size))
+}
+
+// forceFlag gives a command that writes files the --force flag, without
+// which checkOverwrite refuses to replace an existing output.
+func (a *app) forceFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&a.force, "force", "f", false, "replace an existing output")
+}
+
+// checkOverwrite returns an error when one of the outputs exists and
+// --force was not given.
+func (a *app) checkOverwrite(paths ...string) error {
+	if a.force {
+		return nil
+	}
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			return outFile(p, errors.New("exists (use --force to replace it)"))
+		}
+	}
+	return nil
 }

@@ -130,8 +130,8 @@ func TestProgressCommands(t *testing.T) {
 		{[]string{"stats", p}, []string{"reading"}},
 		{[]string{"verify", "--values", floats}, []string{"scanning"}},
 		{[]string{"diff", p, out}, []string{"comparing"}},
-		{[]string{"extract", p, out, "big"}, []string{"extracting"}},
-		{[]string{"convert-torch", filepath.Join(torchTestdata, "state_dict.pt"), out}, []string{"writing", "verifying"}},
+		{[]string{"extract", "-f", p, out, "big"}, []string{"extracting"}},
+		{[]string{"convert-torch", "-f", filepath.Join(torchTestdata, "state_dict.pt"), out}, []string{"writing", "verifying"}},
 	} {
 		_, terminal, _ := runOnTerminal(t, tc.args...)
 		for _, w := range tc.want {

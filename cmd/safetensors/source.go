@@ -1,12 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
+	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/safetensors-go/safetensors"
+	"github.com/safetensors-go/safetensors/remote"
 )
 
 // model is what the commands read: one safetensors file or a sharded set,
@@ -33,27 +34,84 @@ type tensorRef struct {
 	file *modelFile
 }
 
-// openModel opens a MODEL argument.
+// openModel opens a MODEL argument: a file, a folder or an index on disk,
+// or the http(s) URL of a file, a folder or an index. A sharded set's shards
+// are all opened (their headers read), since every command needs their
+// tensors' dtypes and shapes; their data is read only as a command asks.
 func (a *app) openModel(arg string) (*model, error) {
+	var (
+		lm  *safetensors.Model
+		err error
+	)
 	if isURL(arg) {
-		return nil, inFile(arg, errors.New("reading over http(s) needs the remote package (issue 6), not merged yet"))
+		opts, oerr := a.remoteOptions()
+		if oerr != nil {
+			return nil, oerr
+		}
+		lm, err = remote.OpenModel(a.ctx, arg, opts)
+	} else {
+		lm, err = safetensors.OpenModel(arg)
 	}
-	st, err := os.Stat(arg)
 	if err != nil {
 		return nil, err
 	}
-	if st.IsDir() || strings.HasSuffix(arg, ".json") {
-		return nil, inFile(arg, errors.New("sharded sets need the shards package (issue 6), not merged yet"))
+	if !lm.Sharded() {
+		f, err := lm.Shard(lm.Files()[0])
+		if err != nil {
+			lm.Close()
+			return nil, err
+		}
+		m := singleFile(arg, f)
+		m.close = lm.Close
+		return m, nil
 	}
-	f, err := safetensors.Open(arg)
-	if err != nil {
-		return nil, err
+	m := &model{name: arg, sharded: true, metadata: lm.Metadata(), close: lm.Close}
+	for _, name := range lm.Files() {
+		f, err := lm.Shard(name)
+		if err != nil {
+			lm.Close()
+			return nil, inFile(name, err)
+		}
+		m.files = append(m.files, &modelFile{name: name, f: f})
 	}
-	return singleFile(arg, f), nil
+	// Tensors file by file, in the order of the shards' names (transformers'
+	// names sort in shard order), each file's in buffer order.
+	slices.SortFunc(m.files, func(x, y *modelFile) int { return strings.Compare(x.name, y.name) })
+	for _, mf := range m.files {
+		m.addFile(mf)
+	}
+	return m, nil
 }
 
-func isURL(s string) bool {
-	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+// remoteOptions are the options of every request over HTTP: the headers of
+// --header.
+func (a *app) remoteOptions() (*remote.Options, error) {
+	h, err := parseHeaders(a.headers)
+	if err != nil {
+		return nil, err
+	}
+	return &remote.Options{Header: h}, nil
+}
+
+// parseHeaders parses "Name: value" arguments of --header.
+func parseHeaders(args []string) (http.Header, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	h := make(http.Header, len(args))
+	for _, arg := range args {
+		name, value, ok := strings.Cut(arg, ":")
+		name = strings.TrimSpace(name)
+		if !ok || !isToken(name) {
+			return nil, usagef("--header %q: want \"Name: value\"", arg)
+		}
+		value = strings.TrimSpace(value)
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return nil, usagef("--header %q: the value holds characters a header cannot", arg)
+		}
+		h.Add(name, value)
+	}
+	return h, nil
 }
 
 // singleFile is the model of one open file.
@@ -130,4 +188,23 @@ func (a *app) withModel(arg string, fn func(m *model) error) error {
 		err = fmt.Errorf("closing: %w", cerr)
 	}
 	return inFile(arg, err)
+}
+
+// isToken reports whether s is an HTTP header name: one or more of the
+// token characters of RFC 9110.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// isURL reports whether a MODEL argument is an http(s) URL.
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }

@@ -30,6 +30,9 @@ temporary name and renamed when verified.`,
 		Example: `  safetensors convert-torch pytorch_model.bin model.safetensors`,
 		Args:    exactArgs(2),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if err := a.checkOverwrite(args[1]); err != nil {
+				return err
+			}
 			// One bar per phase: writing, then reading back.
 			var bar *progress
 			phase := pytorch.Phase(0)
@@ -58,6 +61,7 @@ temporary name and renamed when verified.`,
 	cmd.Flags().StringArrayVar(&opt.DiscardNames, "discard", nil, "a tied weight `NAME` to drop in preference to the others sharing its storage (repeatable)")
 	cmd.Flags().BoolVar(&opt.SkipVerify, "no-verify", false, "do not read OUT back to compare it with IN")
 	cmd.Flags().Int64Var(&opt.MaxPickleSize, "max-pickle-size", 0, "largest pickle accepted, in `BYTES` (0: 64 MiB; negative: no limit)")
+	a.forceFlag(cmd)
 	return cmd
 }
 
