@@ -273,5 +273,16 @@ func describe(err error) string {
 // own prefix says it once.
 func cleanMessage(s string) string {
 	s = strings.TrimPrefix(s, "safetensors: ")
-	return strings.ReplaceAll(s, ": safetensors: ", ": ")
+	s = strings.ReplaceAll(s, ": safetensors: ", ": ")
+	return flagNames.Replace(s)
 }
+
+// flagNames turns the library's hints about its Go options into the flags
+// that set them here.
+var flagNames = strings.NewReplacer(
+	"Options.SkipNonTensors", "--skip-non-tensors",
+	"Options.MaxPickleSize", "--max-pickle-size",
+	"an Authorization header in Options.Header", `--header "Authorization: Bearer TOKEN"`,
+	"Options.Header", "--header",
+	"Options.MaxHeaderSize", "the header size limit",
+)

@@ -32,9 +32,10 @@ With --json it prints, for scripts:
                 "data_offsets": [begin, end]}, ...]}
 
 with the tensors in the order of their data. For a sharded set, file_size and
-header_size are the sums over the shards, metadata is the shards' metadata,
-"files" lists the shards ({"name", "file_size", "header_size", "metadata"})
-and each tensor has a "file": the shard it is in.`,
+header_size are the sums over the shards, metadata is the index's
+("total_size", "total_parameters", ...), "files" lists the shards ({"name",
+"file_size", "header_size", "metadata": the shard's own}) and each tensor has
+a "file": the shard it is in.`,
 		Example: `  safetensors inspect model.safetensors
   safetensors inspect --json model.safetensors.index.json | jq '.tensors[].name'`,
 		Args: exactArgs(1),

@@ -21,7 +21,9 @@ func (a *app) metaCommand() *cobra.Command {
 order. Values that hold JSON inside the string (kohya sd-scripts' LoRAs have
 ss_tag_frequency, ss_dataset_dirs, ss_bucket_info, ...) are decoded and shown
 as indented JSON, as the Stable Diffusion web UI does; other values are shown
-as they are. "no metadata" is printed for a model without any.
+as they are. "no metadata" is printed for a model without any. A sharded
+set's metadata is its index's ("total_size", "total_parameters", ...);
+"inspect --json" shows each shard's own.
 
 With --json it prints one JSON object, keys sorted: the decoded values as JSON
 objects and arrays, the others as strings; null when there is no metadata.

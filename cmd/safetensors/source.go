@@ -147,7 +147,35 @@ func (m *model) tensor(name string) (tensorRef, bool) {
 
 // fileMetadata returns the metadata to write into a file made from the
 // model, and warnings about it.
-func (m *model) fileMetadata() (map[string]string, []string) { return m.metadata, nil }
+//
+// A single file's metadata is its own. A sharded set's is the union of its
+// shards' (transformers' shards all carry {"format": "pt"}): where shards
+// disagree on a key, the first shard's value is kept and a warning says so.
+// The index's metadata (total_size, total_parameters) describes the set,
+// not a file, and is left out.
+func (m *model) fileMetadata() (map[string]string, []string) {
+	if !m.sharded {
+		return m.metadata, nil
+	}
+	var md map[string]string
+	var warnings []string
+	from := map[string]string{}
+	for _, mf := range m.files {
+		for _, k := range sortedKeys(mf.f.Metadata()) {
+			v := mf.f.Metadata()[k]
+			if md == nil {
+				md = map[string]string{}
+			}
+			old, seen := md[k]
+			if !seen {
+				md[k], from[k] = v, mf.name
+			} else if old != v {
+				warnings = append(warnings, fmt.Sprintf("metadata %s: %s says %s, %s says %s; keeping the first", printableName(k), printable(from[k]), shortQuote(old), printable(mf.name), shortQuote(v)))
+			}
+		}
+	}
+	return md, warnings
+}
 
 // dataSize returns the total size of the tensors' bytes.
 func (m *model) dataSize() int64 {

@@ -111,3 +111,19 @@ func TestConvertTorchRefuses(t *testing.T) {
 		t.Errorf("one argument: exit code %d, want 2", code)
 	}
 }
+
+// TestConvertTorchHintsNameFlags: a checkpoint with entries that are not
+// tensors fails, and the error tells the user the flag that leaves them
+// out, not the Go option behind it; with the flag, it converts.
+func TestConvertTorchHintsNameFlags(t *testing.T) {
+	in := filepath.Join(torchTestdata, "with_extras.pt")
+	out := filepath.Join(t.TempDir(), "out.safetensors")
+	_, stderr, code := cli(t, "convert-torch", in, out)
+	if code != 1 || !strings.Contains(stderr, "--skip-non-tensors leaves them out") || strings.Contains(stderr, "Options.") {
+		t.Errorf("exit code %d, stderr %q", code, stderr)
+	}
+	stdout, _ := mustRun(t, 0, "convert-torch", "--skip-non-tensors", in, out)
+	if !strings.Contains(stdout, "left out, not tensors:") {
+		t.Errorf("stdout %q", stdout)
+	}
+}

@@ -118,6 +118,17 @@ func (a *app) verify(arg string, opt verifyOptions) verdict {
 		}
 	}
 	v.summary = fmt.Sprintf("%s %s, %s", formatCount(int64(len(m.tensors))), plural(len(m.tensors), "tensor", "tensors"), formatBytes(m.fileSize()))
+	if m.sharded {
+		// Every shard was opened, its header checked against the format's
+		// rules and against the index: each gets its line.
+		v.summary = fmt.Sprintf("%s %s, %s", formatCount(int64(len(m.files))), plural(len(m.files), "shard", "shards"), v.summary)
+		shards := make([]string, len(m.files))
+		for i, mf := range m.files {
+			n := mf.f.Len()
+			shards[i] = fmt.Sprintf("OK    %s: %s %s, %s", printable(mf.name), formatCount(int64(n)), plural(n, "tensor", "tensors"), formatBytes(mf.f.Size()))
+		}
+		v.details = append(shards, v.details...)
+	}
 	if len(notes) > 0 {
 		v.summary += "; " + strings.Join(notes, "; ")
 	}
