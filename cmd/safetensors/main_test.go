@@ -330,6 +330,9 @@ func TestInterrupt(t *testing.T) {
 	for _, args := range [][]string{
 		{"convert", "--dtype", "bf16", in, filepath.Join(dir, "out.safetensors")},
 		{"extract", in, filepath.Join(dir, "out.safetensors"), "w"},
+		{"merge", in, filepath.Join(dir, "out.safetensors")},
+		{"split", in, filepath.Join(dir, "outdir")},
+		{"convert-torch", filepath.Join(torchTestdata, "state_dict.pt"), filepath.Join(dir, "out.safetensors")},
 		{"verify", "--hash", in},
 		{"verify", "--values", in},
 		{"stats", in},

@@ -55,7 +55,7 @@ set already in OUTDIR is replaced only with --force.`,
 	return cmd
 }
 
-func (a *app) split(m *model, dir string, maxSize int64) error {
+func (a *app) split(m *model, dir string, maxSize int64) (err error) {
 	infos := make([]safetensors.TensorInfo, len(m.tensors))
 	for i, t := range m.tensors {
 		infos[i] = safetensors.TensorInfo{Name: t.Name, DType: t.DType, Shape: t.Shape}
@@ -71,11 +71,20 @@ func (a *app) split(m *model, dir string, maxSize int64) error {
 	})
 	metadata, warnings := m.fileMetadata()
 	a.warn(warnings...)
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return outFile(dir, err)
 	}
+	if statErr != nil {
+		// A folder made here is removed again if nothing ends up in it.
+		defer func() {
+			if err != nil {
+				os.Remove(dir)
+			}
+		}()
+	}
 	bar := a.newProgress("splitting", m.dataSize())
-	plan, err := safetensors.SaveShardedFunc(dir, infos, safetensors.ShardOptions{MaxShardSize: maxSize, Metadata: metadata},
+	plan, serr := safetensors.SaveShardedFunc(dir, infos, safetensors.ShardOptions{MaxShardSize: maxSize, Metadata: metadata},
 		func(w *safetensors.Writer, name string) error {
 			if err := a.ctx.Err(); err != nil {
 				return err
@@ -88,8 +97,8 @@ func (a *app) split(m *model, dir string, maxSize int64) error {
 			return inFile(t.file.name, err)
 		})
 	bar.done()
-	if err != nil {
-		return outFile(dir, err)
+	if serr != nil {
+		return outFile(dir, serr)
 	}
 	for _, sf := range plan.Files {
 		p := filepath.Join(dir, sf.Name)
