@@ -94,7 +94,7 @@ func (s fmtSpec) value(code uint32) (v float64, nan bool) {
 }
 
 // pack lays out codes of d as the format's bytes, written independently of
-// the library from the layout FORMAT.md states: lowest element in the lowest
+// the library from the layout the format states: lowest element in the lowest
 // bits, elements back to back (F4: two per byte, low nibble first; F6: four
 // per three bytes, little-endian across the 24 bits).
 func packCodes(d DType, codes []uint32) []byte {

@@ -33,7 +33,7 @@ type headerCase struct {
 	want error // nil: accepted
 }
 
-// headerCases holds one case per rule of FORMAT.md ("Read-time checks"),
+// headerCases holds one case per read-time rule of the format (the reference's checks, in its order),
 // named after the rule, and one per accepted item.
 var headerCases = []headerCase{
 	// 1. Fewer than 8 bytes.

@@ -14,7 +14,7 @@ import (
 	"github.com/x448/float16"
 )
 
-// The file's spelling of each dtype and its size, from FORMAT.md.
+// The file's spelling of each dtype and its size, from the format's table.
 var dtypeTable = []struct {
 	d    safetensors.DType
 	name string

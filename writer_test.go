@@ -21,13 +21,13 @@ import (
 	"testing/iotest"
 )
 
-// formatOrder is the reference writer's dtype order, copied from FORMAT.md
+// formatOrder is the reference writer's dtype order, typed in by hand from the reference's list
 // ("Writing") by hand, so that the tests do not take it from dtypeRank.
 var formatOrder = []string{"U64", "I64", "F64", "C64", "F32", "U32", "I32", "BF16", "F16", "U16",
 	"I16", "F8_E5M2FNUZ", "F8_E4M3FNUZ", "F8_E8M0", "F8_E4M3", "F8_E5M2", "I8", "U8", "F6_E3M2",
 	"F6_E2M3", "F4", "BOOL"}
 
-// formatBits is FORMAT.md's table of element sizes, also by hand.
+// formatBits is the format's table of element sizes, also by hand.
 var formatBits = map[string]int{"BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8,
 	"F8_E8M0": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
 	"I32": 32, "U32": 32, "F32": 32, "C64": 64, "F64": 64, "I64": 64, "U64": 64, "F4": 4,
@@ -52,7 +52,7 @@ func saveBytes(t testing.TB, tensors map[string]Tensor, metadata map[string]stri
 }
 
 // file builds the expected bytes of a file from its JSON header text,
-// padded by the rule of FORMAT.md, and its data.
+// padded by the format's rule (spaces to a multiple of 8), and its data.
 func file(json string, data ...[]byte) []byte {
 	for len(json)%8 != 0 {
 		json += " "
@@ -229,7 +229,7 @@ func TestSaveSubByteDTypes(t *testing.T) {
 	}
 }
 
-// TestSaveEscapes checks each escape of FORMAT.md, with the expected JSON
+// TestSaveEscapes checks each escape of the reference writer (serde_json's), with the expected JSON
 // written by hand.
 func TestSaveEscapes(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -275,7 +275,7 @@ func TestSaveEscapes(t *testing.T) {
 }
 
 // TestAppendJSONStringAllBytes checks the escape of every byte value
-// against the rule of FORMAT.md, and that encoding/json decodes it back.
+// against serde_json's escaping rule, and that encoding/json decodes it back.
 func TestAppendJSONStringAllBytes(t *testing.T) {
 	short := map[byte]string{'"': `\"`, '\\': `\\`, '\n': `\n`, '\r': `\r`, '\t': `\t`, '\b': `\b`, '\f': `\f`}
 	for c := 0; c < 0x80; c++ {
@@ -731,7 +731,7 @@ func randomTensor(r *rand.Rand) Tensor {
 
 // TestSaveProperty: random maps of tensors survive Save -> Load bit for
 // bit, Save is deterministic, the header decodes with encoding/json to the
-// same names, metadata and offsets, in the order of FORMAT.md.
+// same names, metadata and offsets, in the reference writer's dtype order.
 func TestSaveProperty(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	iters := 300
@@ -831,7 +831,7 @@ func checkWithEncodingJSON(t *testing.T, file []byte, tensors map[string]Tensor,
 			p := tensors[keys[i-1]]
 			ra, rb := slices.Index(formatOrder, p.DType().String()), slices.Index(formatOrder, x.DType().String())
 			if ra > rb || (ra == rb && keys[i-1] >= k) {
-				t.Fatalf("%q (%v) before %q (%v): not FORMAT.md's order", keys[i-1], p.DType(), k, x.DType())
+				t.Fatalf("%q (%v) before %q (%v): not the reference writer's order", keys[i-1], p.DType(), k, x.DType())
 			}
 		}
 	}

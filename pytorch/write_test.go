@@ -23,7 +23,7 @@ func TestWriterEdges(t *testing.T) {
 		})
 		return b.String(), err
 	}
-	// FORMAT.md: no tensors and no metadata is "{}" and 6 spaces, N = 8.
+	// The format: no tensors and no metadata is "{}" and 6 spaces, N = 8.
 	if got, err := write(nil, nil); err != nil || got != "\x08\x00\x00\x00\x00\x00\x00\x00{}      " {
 		t.Errorf("empty: %q, %v", got, err)
 	}

@@ -7,7 +7,7 @@ little-endian length, UTF-8 JSON, data buffer) with only the Python standard
 library: no safetensors, no numpy, no code of ours. For each valid file it
 records every tensor's dtype, shape, data_offsets and the sha256 of its bytes,
 the metadata, and the buffer order. For each file it refuses, it records the
-error class of the reference implementation (FORMAT.md) that applies, decided
+error class of the reference implementation that applies, decided
 here from the bytes.
 
 Run from the repository root:  python3 scripts/expected_real.py ../shared/testdata/real

@@ -63,7 +63,7 @@ func TestVerifyMany(t *testing.T) {
 	}
 }
 
-// TestVerifyRules makes one file per rule of FORMAT.md, by hand, and checks
+// TestVerifyRules makes one file per rule of the format, by hand, and checks
 // that verify fails each with the rule's name in the verdict.
 func TestVerifyRules(t *testing.T) {
 	dir := t.TempDir()

@@ -7,7 +7,7 @@ The point is an encoder independent of the Go code: the JSON comes from
 Python's json module with ensure_ascii=False and compact separators, which
 escapes exactly as serde_json does (\\" \\\\ \\n \\r \\t \\b \\f short, other
 control characters as \\u00xx in lowercase hex, DEL, '/', U+2028 and
-non-ASCII raw). The order is FORMAT.md's list, typed in here by hand: dtype
+non-ASCII raw). The order is the reference writer's list, typed in here by hand: dtype
 (U64 first ... BOOL last), then name; Python compares str by code point,
 which for UTF-8 is the same as bytewise. Metadata keys are sorted, as this
 project writes them. The header is padded with spaces to a multiple of 8.

@@ -61,7 +61,7 @@ func static(b []byte) func(string) error {
 
 // Cases are the files of the matrix. Each file's header and data are
 // written out here by hand; the expected sentinel of each follows from
-// the rule it breaks (FORMAT.md, "Read-time checks", and API.md's table of
+// the rule it breaks (the reference's read-time checks, and the table of
 // sentinels).
 var Cases = []Case{
 	{
@@ -98,7 +98,7 @@ var Cases = []Case{
 	{
 		Name: "duplicate-key", What: "the same tensor name twice, with the same entry",
 		Want: safetensors.ErrInvalidHeader,
-		Note: "the reference keeps the last entry and accepts the file; the format's text forbids duplicates, and this project refuses them (API.md)",
+		Note: "the reference keeps the last entry and accepts the file; the format's text forbids duplicates, and this project refuses them (the README's section How strict, and why)",
 		Make: static(file(padded(`{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}`), bytesOf(16))),
 	},
 	{
