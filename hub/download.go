@@ -348,7 +348,7 @@ func (d *downloader) get(ctx context.Context, file string, m meta, f *os.File, h
 		}
 	default:
 		se := &StatusError{Name: at, URL: where, StatusCode: resp.StatusCode, Code: resp.Header.Get("X-Error-Code"),
-			Message: resp.Header.Get("X-Error-Message"), Token: tok, Endpoint: d.s.cfg.Endpoint}
+			Message: resp.Header.Get("X-Error-Message"), Token: tok, Storage: origin(resp.Request.URL) != d.s.origin, Endpoint: d.s.cfg.Endpoint}
 		if transientStatus(resp.StatusCode) {
 			return have, &transientErr{se}
 		}
@@ -401,5 +401,3 @@ func (w *progressWriter) flush() {
 		w.report(w.n)
 	}
 }
-
-

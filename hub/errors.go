@@ -41,6 +41,12 @@ var (
 	ErrMetadata = errors.New("hub: invalid metadata from the Hub")
 )
 
+// notCachedError is a name missing from the cache in offline mode.
+type notCachedError struct{ msg string }
+
+func (e *notCachedError) Error() string   { return e.msg }
+func (e *notCachedError) Unwrap() []error { return []error{ErrNotCached, fs.ErrNotExist} }
+
 // StatusError is an error status from the Hub, or from the storage host it
 // redirects to, about one file. Error gives a message that says what to
 // do. It unwraps to the sentinel of its X-Error-Code (ErrRepoNotFound,
@@ -53,6 +59,7 @@ type StatusError struct {
 	Code       string // the Hub's X-Error-Code header: "GatedRepo", "RepoNotFound", ...
 	Message    string // the Hub's X-Error-Message header, if any
 	Token      bool   // whether the request carried a token
+	Storage    bool   // the answer came from the storage host the Hub redirected to
 	Endpoint   string // the Hub's address, for the advice in the message
 
 	commit string // the response's X-Repo-Commit, when it is a commit hash
@@ -61,9 +68,10 @@ type StatusError struct {
 func (e *StatusError) Error() string {
 	n := e.Name
 	rev := n.rev()
-	what := n.Repo + ": " + n.Path
 	var advice string
 	switch {
+	case e.Storage && (e.StatusCode == http.StatusForbidden || e.StatusCode == http.StatusUnauthorized):
+		advice = "the storage host refused the download URL that the Hub signed (signed URLs expire): try again"
 	case e.Code == "GatedRepo":
 		advice = fmt.Sprintf("%s is a gated repository: accept its conditions at %s/%s%s and use a token of that account (HF_TOKEN, or the token file that `hf auth login` writes)",
 			n.Repo, e.Endpoint, n.urlPrefix(), n.Repo)
@@ -84,11 +92,11 @@ func (e *StatusError) Error() string {
 			advice = fmt.Sprintf("repository %s not found: check the name; if it is private, set HF_TOKEN (or log in with `hf auth login`) to a token with access to it", n.Repo)
 		}
 	case e.StatusCode == http.StatusForbidden:
-		advice = fmt.Sprintf("access to %s denied: make sure the token has read access to %s", what, n.Repo)
+		advice = fmt.Sprintf("access denied: make sure the token has read access to %s", n.Repo)
 	case e.StatusCode == http.StatusNotFound || e.StatusCode == http.StatusGone:
-		advice = fmt.Sprintf("%s not found", what)
+		advice = "not found"
 	default:
-		advice = fmt.Sprintf("fetching %s failed", what)
+		advice = "the request failed"
 	}
 	msg := fmt.Sprintf("hub: %s: %s (%d %s from %s)", n, advice, e.StatusCode, http.StatusText(e.StatusCode), e.URL)
 	if e.Message != "" {

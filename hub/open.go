@@ -155,8 +155,8 @@ func (s *session) notCached(n Name, dir, commit string, known bool) error {
 	default:
 		why = fmt.Sprintf("snapshot %s lacks %s (or one of its shards)", snapshotPath(dir, commit, ""), n.Path)
 	}
-	return fmt.Errorf("hub: %s: %w: %s, and offline mode is on (HF_HUB_OFFLINE): download it while online (safetensors download %s), or turn offline mode off: %w",
-		n, ErrNotCached, why, n, fs.ErrNotExist)
+	return &notCachedError{fmt.Sprintf("hub: %s: not in the local cache: %s, and offline mode is on (HF_HUB_OFFLINE): download it while online (safetensors download %s), or turn offline mode off",
+		n, why, n)}
 }
 
 // notFoundEntry reports whether err is the Hub saying that a file does not
@@ -235,6 +235,9 @@ func (s *session) openFile(ctx context.Context, n Name, m meta, file string) (*s
 	if err != nil {
 		at := n
 		at.Path = file
+		if origin(m.location) != s.origin && errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("hub: %s: the storage host refused the download URL that the Hub signed (signed URLs expire): try again: %w", at, cleanErr(err))
+		}
 		return nil, fmt.Errorf("hub: %s: %w", at, cleanErr(err))
 	}
 	return f, nil
