@@ -32,18 +32,36 @@ func (s *session) repoDir(n Name) string {
 // repository in dir: rev itself when it is a full commit hash, else the
 // content of refs/<rev>.
 func cachedCommit(dir, rev string) (string, bool) {
-	if commitRe.MatchString(rev) {
+	if isCommit(rev) {
 		return rev, true
 	}
-	b, err := readSmall(filepath.Join(dir, "refs", filepath.FromSlash(rev)), 1024)
+	f, err := os.Open(filepath.Join(dir, "refs", filepath.FromSlash(rev)))
 	if err != nil {
 		return "", false
 	}
-	c := strings.TrimSpace(string(b))
-	if !commitRe.MatchString(c) {
+	defer f.Close()
+	// A commit, maybe with spaces or a newline that some writer added.
+	var buf [64]byte
+	n, _ := io.ReadFull(f, buf[:])
+	c := strings.TrimSpace(string(buf[:n]))
+	if !isCommit(c) {
 		return "", false
 	}
 	return c, true
+}
+
+// isCommit reports whether s is a full commit hash: 40 lower-case
+// hexadecimal digits.
+func isCommit(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // snapshotPath returns the local path of a repository file in a snapshot.

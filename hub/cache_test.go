@@ -19,7 +19,7 @@ import (
 // blobs named by ETag, snapshots/<commit>/<path> linking to them (or, with
 // copies, holding the bytes as huggingface_hub does where symbolic links
 // cannot be made), refs/<revision> holding a commit without a newline.
-func writeCache(t *testing.T, repoDir string, copies bool, refs map[string]string, snapshots map[string]map[string][]byte) {
+func writeCache(t testing.TB, repoDir string, copies bool, refs map[string]string, snapshots map[string]map[string][]byte) {
 	t.Helper()
 	for ref, commit := range refs {
 		p := filepath.Join(repoDir, "refs", filepath.FromSlash(ref))

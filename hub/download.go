@@ -67,7 +67,7 @@ func Download(ctx context.Context, name string, opts *Options) (string, error) {
 		return "", err
 	}
 	dir := s.repoDir(n)
-	if commit, ok := cachedCommit(dir, n.rev()); ok && (s.cfg.Offline || commitRe.MatchString(n.rev())) {
+	if commit, ok := cachedCommit(dir, n.rev()); ok && (s.cfg.Offline || isCommit(n.rev())) {
 		p, err := cachedFiles(snapshotPath(dir, commit, ""), n.Path, s.maxIndex())
 		if !errors.Is(err, fs.ErrNotExist) {
 			return p, err
@@ -105,6 +105,7 @@ func Download(ctx context.Context, name string, opts *Options) (string, error) {
 	if err := writeRef(dir, n.rev(), m.commit); err != nil {
 		return "", fmt.Errorf("hub: %s: writing the revision's ref: %w", n, err)
 	}
+	s.clients()
 	d := &downloader{s: s, n: n, dir: dir, commit: m.commit, total: m.size}
 	top, err := d.fetch(ctx, file, m)
 	if err != nil || !isIndex(file) {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/safetensors-go/safetensors/remote"
@@ -57,6 +58,8 @@ var defaultClient = &http.Client{Transport: func() http.RoundTripper {
 type session struct {
 	cfg      Config
 	origin   string       // scheme://host[:port] of cfg.Endpoint
+	client   *http.Client // Options.Client
+	once     sync.Once    // makes head and get
 	head     *http.Client // follows no redirect
 	get      *http.Client // follows redirects, dropping the token off the Hub's origin
 	remote   remote.Options
@@ -97,34 +100,42 @@ func newSession(o *Options) (*session, error) {
 	if s.backoff <= 0 {
 		s.backoff = 250 * time.Millisecond
 	}
-	base := opts.Client
-	if base == nil {
-		base = defaultClient
-	}
-	head := *base
-	head.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	s.head = &head
-	get := *base
-	userCheck := base.CheckRedirect
-	get.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
-		if origin(req.URL) != s.origin {
-			req.Header.Del("Authorization")
-		}
-		if userCheck != nil {
-			return userCheck(req, via)
-		}
-		return nil
-	}
-	s.get = &get
+	s.client = opts.Client
 	if opts.Remote != nil {
 		s.remote = *opts.Remote
 	}
-	s.remote.Client = s.get
 	s.remote.Header = nil
 	return s, nil
+}
+
+// clients makes the session's HTTP clients, on first use: a cached name
+// needs none.
+func (s *session) clients() {
+	s.once.Do(func() {
+		base := s.client
+		if base == nil {
+			base = defaultClient
+		}
+		head := *base
+		head.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		s.head = &head
+		get := *base
+		userCheck := base.CheckRedirect
+		get.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			if origin(req.URL) != s.origin {
+				req.Header.Del("Authorization")
+			}
+			if userCheck != nil {
+				return userCheck(req, via)
+			}
+			return nil
+		}
+		s.get = &get
+		s.remote.Client = s.get
+	})
 }
 
 // origin returns scheme://host[:port] of u, lower-cased, with the scheme's
@@ -173,7 +184,6 @@ type meta struct {
 }
 
 var (
-	commitRe = regexp.MustCompile(`^[0-9a-f]{40}$`)
 	sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	etagRe   = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$`)
 )
@@ -183,6 +193,7 @@ var (
 // storage host as the file's location without following it. The token
 // goes to the Hub only.
 func (s *session) stat(ctx context.Context, n Name, rev, path string) (meta, error) {
+	s.clients()
 	file := n
 	file.Path = path
 	if rev != n.rev() {
@@ -236,7 +247,7 @@ func (s *session) stat(ctx context.Context, n Name, rev, path string) (meta, err
 			return s.metaFrom(file, u, h, u)
 		default:
 			se := &StatusError{Name: file, URL: redact(u), StatusCode: resp.StatusCode, Code: h.Get("X-Error-Code"), Message: h.Get("X-Error-Message"), Token: tokenSent, Endpoint: s.cfg.Endpoint}
-			if c := h.Get("X-Repo-Commit"); commitRe.MatchString(c) {
+			if c := h.Get("X-Repo-Commit"); isCommit(c) {
 				se.commit = c
 			}
 			return meta{}, se
@@ -252,7 +263,7 @@ func (s *session) metaFrom(file Name, u *url.URL, h http.Header, loc *url.URL) (
 	if m.commit == "" {
 		return bad("no X-Repo-Commit header")
 	}
-	if !commitRe.MatchString(m.commit) {
+	if !isCommit(m.commit) {
 		return bad(fmt.Sprintf("X-Repo-Commit %.60q is not a commit hash", m.commit))
 	}
 	etag := h.Get("X-Linked-Etag")

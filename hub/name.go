@@ -45,10 +45,21 @@ type Name struct {
 // are: a pull request's refs/pr/N and a conversion's refs/convert/NAME.
 var specialRef = regexp.MustCompile(`^refs/(?:convert/[A-Za-z0-9_.-]+|pr/[0-9]+)`)
 
-// repoPart matches one part of a repository id, as the Hub allows it:
-// ASCII letters, digits, "-", "_" and ".", starting and ending with a
-// letter, a digit or "_", at most 96 characters.
-var repoPart = regexp.MustCompile(`^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?$`)
+// repoPart reports whether p is one part of a repository id as the Hub
+// allows it: 1 to 96 ASCII letters, digits, "-", "_" and ".", starting and
+// ending with a letter, a digit or "_".
+func repoPart(p string) bool {
+	if len(p) == 0 || len(p) > 96 {
+		return false
+	}
+	word := func(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' }
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; !word(c) && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return word(p[0]) && word(p[len(p)-1])
+}
 
 // IsName reports whether s is meant as a Hub name: whether it starts with
 // hf://. It does not check the rest; [ParseName] does.
@@ -131,7 +142,7 @@ func ParseName(s string) (Name, error) {
 func checkRepo(repo string) string {
 	org, name, _ := strings.Cut(repo, "/")
 	for _, p := range []string{org, name} {
-		if !repoPart.MatchString(p) {
+		if !repoPart(p) {
 			return "must be ORG/NAME, each of 1 to 96 ASCII letters, digits, '-', '_' or '.', not starting or ending with '-' or '.'"
 		}
 	}

@@ -227,6 +227,7 @@ func (s *session) openFile(ctx context.Context, n Name, m meta, file string) (*s
 	if fi, err := os.Stat(blob); err == nil && fi.Size() == m.size {
 		return s.fileOptions().Open(blob)
 	}
+	s.clients()
 	ro := s.remote
 	if origin(m.location) == s.origin && s.cfg.Token != "" {
 		ro.Header = http.Header{"Authorization": {"Bearer " + s.cfg.Token}}
@@ -266,6 +267,7 @@ func (s *session) readIndex(ctx context.Context, n Name, m meta, file string) ([
 	if b, err := readSmall(blob, s.maxIndex()); err == nil && int64(len(b)) == m.size {
 		return b, nil
 	}
+	s.clients()
 	var body []byte
 	err := s.retry(ctx, func() (bool, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.location(n, m, file), nil)
