@@ -52,7 +52,9 @@ func repoPart(p string) bool {
 	if len(p) == 0 || len(p) > 96 {
 		return false
 	}
-	word := func(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' }
+	word := func(c byte) bool {
+		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+	}
 	for i := 0; i < len(p); i++ {
 		if c := p[i]; !word(c) && c != '-' && c != '.' {
 			return false
