@@ -41,6 +41,9 @@ type fakeHub struct {
 	delay    time.Duration
 	badSig   map[string]bool // sha256 whose signed URL the storage host refuses (expired)
 	override http.Header     // headers set on every Hub answer (hostile metadata)
+	// redirectGET makes the Hub answer GET requests for files that are not
+	// LFS with a redirect to the storage host (HEAD still answers 200).
+	redirectGET bool
 }
 
 type fakeRepo struct {
@@ -227,6 +230,14 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", `"`+gitSHA1(content)+`"`)
+	f.mu.Lock()
+	redirect := f.redirectGET
+	f.mu.Unlock()
+	if redirect && r.Method == http.MethodGet {
+		w.Header().Set("Location", f.storURL+"/blob/"+sha256Hex(content)+"?X-Amz-Signature="+signature)
+		w.WriteHeader(http.StatusFound)
+		return
+	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(content))
 }
 
