@@ -38,8 +38,10 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `safetensors inspects, checks, compares and rewrites safetensors files.
 
 Every MODEL argument is a .safetensors file, a sharded set given by its
-model.safetensors.index.json or by the folder holding it, or an http(s) URL
-of either.
+model.safetensors.index.json or by the folder holding it, an http(s) URL of
+either, or a Hugging Face Hub name, hf://ORG/NAME[@REV][/PATH], read from the
+local cache when it is there and over the network otherwise (see "help
+download" for the HF_* variables).
 
 Exit codes: 0 on success, 1 when a command fails (an unreadable or invalid
 file, or verify finding a problem), 2 on a usage error. diff exits 0 when the
@@ -69,6 +71,7 @@ models are equal, 1 when they differ and 2 on any error.`,
 		a.mergeCommand(),
 		a.splitCommand(),
 		a.convertTorchCommand(),
+		a.downloadCommand(),
 	)
 	return root
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/safetensors-go/safetensors"
+	"github.com/safetensors-go/safetensors/hub"
 	"github.com/safetensors-go/safetensors/remote"
 )
 
@@ -35,7 +36,10 @@ type tensorRef struct {
 }
 
 // openModel opens a MODEL argument: a file, a folder or an index on disk,
-// or the http(s) URL of a file, a folder or an index. A sharded set's shards
+// the http(s) URL of a file, a folder or an index, or a Hugging Face Hub
+// name (hf://ORG/NAME[@REV][/PATH]: from the local cache when it is there,
+// else over the network, with HF_TOKEN and the other HF_* variables read as
+// huggingface_hub reads them). A sharded set's shards
 // are all opened (their headers read), since every command needs their
 // tensors' dtypes and shapes; their data is read only as a command asks.
 func (a *app) openModel(arg string) (*model, error) {
@@ -43,13 +47,16 @@ func (a *app) openModel(arg string) (*model, error) {
 		lm  *safetensors.Model
 		err error
 	)
-	if isURL(arg) {
+	switch {
+	case hub.IsName(arg):
+		lm, err = hub.OpenModel(a.ctx, arg, nil)
+	case isURL(arg):
 		opts, oerr := a.remoteOptions()
 		if oerr != nil {
 			return nil, oerr
 		}
 		lm, err = remote.OpenModel(a.ctx, arg, opts)
-	} else {
+	default:
 		lm, err = safetensors.OpenModel(arg)
 	}
 	if err != nil {
