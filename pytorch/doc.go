@@ -2,7 +2,8 @@
 // .pth files written by torch.save) without Python and without running
 // anything they contain, and converts them to safetensors.
 //
-// [Convert] does what Hugging Face's convert.py does, in Go:
+// [Convert] does what Hugging Face's convert.py does, in Go, except that it
+// never loses a tensor:
 //
 //	res, err := pytorch.Convert(ctx, "pytorch_model.bin", "model.safetensors")
 //
@@ -33,6 +34,30 @@
 // (float8_e4m3fn, float8_e5m2, float8_e4m3fnuz, float8_e5m2fnuz,
 // float8_e8m0fnu). Others (complex128, complex32, quantized and bits types)
 // are described but not converted: [ErrUnsupportedDType].
+//
+// # Views and aliases
+//
+// A checkpoint stores storages, and each tensor as a strided view of one:
+// a storage offset, a shape and strides, in elements. Several tensors may
+// share a storage: tied weights, or views such as a transpose (t = base.T),
+// a block of rows (base[2:4]) or of columns (base[:, 1:3]), a stepped view
+// (base[::2, ::3]), a permutation, or an expanded tensor (expand, whose
+// zero strides repeat elements). Each is read, and converted, as its own
+// contiguous tensor with the values torch gives for t.contiguous(),
+// gathered from the storage whatever its strides (torch has no negative
+// ones).
+//
+// Only exact aliases are written once: names whose tensors have the same
+// storage, storage offset, dtype, shape and strides, such as tied weights
+// or one tensor saved under two names. The first name in sorted order is
+// kept (Options.DiscardNames changes the preference), and the others are
+// listed in [Result.Removed] and in the output's metadata as name -> kept
+// name, as convert.py records them. convert.py goes further: it drops a
+// view inside a saved tensor and records it as an alias of that tensor
+// (the view's values are then lost, and the metadata says something
+// false), and refuses overlapping views that no saved tensor covers. Here
+// both are written in full, so the output may be larger than the
+// checkpoint; [Options.MaxOutputSize] bounds it.
 //
 // # Security
 //
@@ -81,11 +106,14 @@
 //     (tensor names among them) and storage keys to 4 KiB, and tuples used
 //     as dict keys to 32 levels of nesting.
 //   - Storage records must be stored uncompressed, as torch writes them.
-//   - A tensor view that reads some storage bytes more than once (made by
-//     expand) is described but not read: [ErrUnsupported].
+//   - A conversion writes at most [Options.MaxOutputSize] bytes of tensor
+//     data (by default four times the checkpoint's size plus 1 GiB), and
+//     [Checkpoint.ReadTensor] returns no larger tensor: an expanded view
+//     of a tiny storage could otherwise describe exabytes.
 //   - Memory: a contiguous tensor is streamed through a 1 MiB buffer; a
 //     non-contiguous one is gathered from the span of storage it covers,
-//     read into memory once (at most its storage's size).
+//     read into memory once (at most its storage's size), and written out
+//     through the same buffer.
 //
 // # Concurrency
 //

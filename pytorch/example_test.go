@@ -12,7 +12,8 @@ import (
 	"github.com/safetensors-go/safetensors/pytorch"
 )
 
-// Convert a checkpoint made by torch.save; tied weights are written once.
+// Convert a checkpoint made by torch.save: tied weights (exact aliases) are
+// written once, every other tensor, views included, in full.
 func ExampleConvert() {
 	dir, err := os.MkdirTemp("", "example")
 	if err != nil {
@@ -39,7 +40,7 @@ func ExampleConvert() {
 	}
 	fmt.Println(t.DType(), t.Shape(), f.Metadata()["format"])
 	// Output:
-	// zip 20 tensors, 374 bytes, verified: true
+	// zip 21 tensors, 382 bytes, verified: true
 	// lm_head.weight -> embed.weight
 	// F32 [3 4] pt
 }
