@@ -119,7 +119,7 @@ type Result struct {
 
 	// Files are the safetensors files written: dst for a single
 	// checkpoint; for a sharded one, each shard's path in dst, in the
-	// order of the index's shard names.
+	// bytewise order of the source shards' names.
 	Files []string
 	// Index is the path of the index written for a sharded checkpoint
 	// (dst/model.safetensors.index.json), or "" for a single file.

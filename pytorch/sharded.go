@@ -113,7 +113,6 @@ func (o Options) convertIndex(ctx context.Context, src string, index []byte, dst
 			}
 		}
 	}()
-	var inSize int64
 	for _, name := range m.Files() {
 		out := shardOutName(name)
 		if strings.HasSuffix(name, ".safetensors") {
@@ -123,8 +122,10 @@ func (o Options) convertIndex(ctx context.Context, src string, index []byte, dst
 			return nil, fmt.Errorf("%w: shards %q and %q would both be converted to %q", safetensors.ErrInvalidIndex, prev, name, out)
 		}
 		outs[out] = name
-		j := &shardJob{name: name, out: out, src: filepath.Join(srcDir, filepath.FromSlash(name)), dst: filepath.Join(dst, filepath.FromSlash(out))}
-		jobs = append(jobs, j)
+		jobs = append(jobs, &shardJob{name: name, out: out, src: filepath.Join(srcDir, filepath.FromSlash(name)), dst: filepath.Join(dst, filepath.FromSlash(out))})
+	}
+	var inSize int64
+	for _, j := range jobs {
 		if j.c, err = o.Open(j.src); err != nil {
 			return nil, err
 		}
@@ -132,7 +133,7 @@ func (o Options) convertIndex(ctx context.Context, src string, index []byte, dst
 		if j.p, err = o.plan(j.c); err != nil {
 			return nil, &fs.PathError{Op: "convert", Path: j.src, Err: err}
 		}
-		if err := checkShard(m, j, listed[name]); err != nil {
+		if err := checkShard(m, j, listed[j.name]); err != nil {
 			return nil, err
 		}
 	}
