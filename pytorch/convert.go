@@ -132,6 +132,12 @@ type Result struct {
 	// integers only (transformers writes "total_size", an integer, and
 	// "total_parameters"), so any other value is not copied.
 	DroppedIndexMetadata []string
+	// StaleRemoved lists the files of an earlier checkpoint in dst that a
+	// sharded conversion removed once the new set was in place, because a
+	// reader would take them for part of it or for the model instead of
+	// it: model.safetensors and model-NNNNN-of-NNNNN.safetensors shards
+	// that the new set does not have.
+	StaleRemoved []string
 }
 
 // Convert converts the PyTorch checkpoint at src to a safetensors file at

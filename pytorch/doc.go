@@ -59,6 +59,54 @@
 // both are written in full, so the output may be larger than the
 // checkpoint; [Options.MaxOutputSize] bounds it.
 //
+// # Sharded checkpoints
+//
+// transformers saves large models as several .bin shards with an index,
+// pytorch_model.bin.index.json: {"metadata": {"total_size": ...},
+// "weight_map": {tensor name: shard file name}}. Given the index as src,
+// [Options.Convert] recognises it by its content (JSON, where a checkpoint
+// is a zip archive or a pickle) and converts the set into the folder dst,
+// as convert.py's convert_multi does:
+//
+//	res, err := pytorch.Convert(ctx, "pytorch_model.bin.index.json", "out")
+//	// out/model-00001-of-00002.safetensors, ..., out/model.safetensors.index.json
+//
+//   - each shard is converted as a single checkpoint is, to the name
+//     convert_multi gives it: the extension replaced by .safetensors and
+//     "pytorch_model" by "model" (pytorch_model-00001-of-00002.bin becomes
+//     model-00001-of-00002.safetensors), in the same relative place;
+//   - the new index, dst/model.safetensors.index.json, is written as
+//     transformers writes indexes ([safetensors.ShardIndex.WriteTo]); its
+//     weight_map names every tensor written (exact aliases left out of a
+//     shard are recorded in that shard's metadata, not in the index, so
+//     that the set reads back with [safetensors.OpenModel]); its metadata
+//     keeps the integer entries of the old one, with total_size (and
+//     total_parameters, when the old index has it) computed for the new
+//     set. Entries of other kinds are listed in
+//     [Result.DroppedIndexMetadata].
+//
+// The index is checked as [safetensors.NewModel] checks an index (at most
+// [MaxIndexSize] bytes, valid JSON, no tensor listed twice, shard names
+// that are relative paths inside the index's folder), and each shard must
+// hold exactly the tensors the index lists for it; two shards may not map
+// to one output name. Errors in the index wrap [safetensors.ErrInvalidIndex]
+// and are found before anything is written, as is an output larger than
+// [Options.MaxOutputSize] (counted over the whole set).
+//
+// The set is written atomically as far as a file system allows: every
+// shard and the index are written to temporary names, synced, verified
+// (each shard against its checkpoint, then the whole set against the index
+// as a reader sees it), and only then renamed into place, the index last.
+// A file that is replaced is kept under a second name until every rename
+// has succeeded, and put back if one fails, so that a failed or canceled
+// conversion leaves the previous set as it was and no temporary file.
+// Once the new set is in place, files of an earlier checkpoint in dst that
+// a reader would take for part of it, or for the model instead of it, are
+// removed, as transformers and [safetensors.SaveSharded] do: a
+// model.safetensors (which [safetensors.OpenModel] prefers to an index)
+// and model-NNNNN-of-NNNNN.safetensors shards that the new set does not
+// have ([Result.StaleRemoved]). No other file is touched.
+//
 // # Security
 //
 // A checkpoint's pickle is a program for Python's pickle machine, and

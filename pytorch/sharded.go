@@ -245,7 +245,51 @@ func (o Options) convertIndex(ctx context.Context, src string, index []byte, dst
 	for _, j := range jobs {
 		j.tmp = ""
 	}
+	if res.StaleRemoved, err = removeStale(dst, outs); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// removeStale removes from dir the files of an earlier checkpoint that a
+// reader would take for part of the new set, or for the model instead of
+// it, as the root package's SaveSharded and transformers do: a
+// model.safetensors (which OpenModel prefers to an index) and shards named
+// model-NNNNN-of-NNNNN.safetensors, unless the new set has them. It returns
+// their paths.
+func removeStale(dir string, outs map[string]string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pytorch: the set is written, but listing %s for stale shards failed: %w", dir, err)
+	}
+	var removed []string
+	for _, e := range entries {
+		n := e.Name()
+		if _, ours := outs[n]; ours || !e.Type().IsRegular() || (n != safetensors.SingleFileName && !isShardName(n)) {
+			continue
+		}
+		p := filepath.Join(dir, n)
+		if err := os.Remove(p); err != nil {
+			return removed, fmt.Errorf("pytorch: the set is written, but removing the stale %s failed: %w", p, err)
+		}
+		removed = append(removed, p)
+	}
+	return removed, nil
+}
+
+// isShardName reports whether name is model-NNNNN-of-NNNNN.safetensors,
+// with 5 digits or more each.
+func isShardName(name string) bool {
+	rest, ok := strings.CutPrefix(name, "model-")
+	if !ok {
+		return false
+	}
+	if rest, ok = strings.CutSuffix(rest, ".safetensors"); !ok {
+		return false
+	}
+	a, b, ok := strings.Cut(rest, "-of-")
+	digits := func(s string) bool { return len(s) >= 5 && strings.Trim(s, "0123456789") == "" }
+	return ok && digits(a) && digits(b)
 }
 
 // checkShard checks that the shard holds exactly the tensors the index

@@ -251,3 +251,41 @@ func TestShardOutName(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertShardedStale: once the new set is in place, files of an
+// earlier checkpoint that a reader would take for the model (a
+// model.safetensors, which OpenModel prefers to the index) or for shards
+// of it are removed; nothing else is, and nothing at all when the
+// conversion fails.
+func TestConvertShardedStale(t *testing.T) {
+	dst := t.TempDir()
+	stale := []string{"model.safetensors", "model-00001-of-00003.safetensors", "model-00003-of-00003.safetensors"}
+	others := []string{"notes.txt", "model-1-of-2.safetensors", "other-00001-of-00002.safetensors"}
+	for _, n := range append(slices.Clone(stale), others...) {
+		writeFile(t, filepath.Join(dst, n), []byte("old "+n))
+	}
+	// A failure first: nothing is removed.
+	if _, err := (Options{MaxOutputSize: 10}).Convert(context.Background(), "testdata/sharded/pytorch_model.bin.index.json", dst); !errors.Is(err, ErrVerify) {
+		t.Fatalf("over MaxOutputSize: %v", err)
+	}
+	leftovers(t, dst, append(slices.Clone(stale), others...)...)
+
+	res, err := Convert(context.Background(), "testdata/sharded/pytorch_model.bin.index.json", dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, n := range stale {
+		want = append(want, filepath.Join(dst, n))
+	}
+	slices.Sort(want)
+	if !slices.Equal(res.StaleRemoved, want) {
+		t.Errorf("StaleRemoved %q, want %q", res.StaleRemoved, want)
+	}
+	leftovers(t, dst, append(others, "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json")...)
+	m, err := safetensors.OpenModel(dst)
+	if err != nil || !m.Sharded() || m.Len() != 7 {
+		t.Fatalf("OpenModel of the folder: %v", err)
+	}
+	m.Close()
+}
