@@ -620,7 +620,7 @@ func (c *Checkpoint) WriteTensor(w io.Writer, name string) (int64, error) {
 // which is at most the bytes its storage holds in the file, except for an
 // expanded view (zero strides), which repeats its storage: tensors larger
 // than Options.MaxOutputSize (by default four times the file's size plus
-// 1 GiB) are refused with [ErrUnsupported].
+// 1 MiB) are refused with [ErrUnsupported].
 func (c *Checkpoint) ReadTensor(name string) (safetensors.Tensor, error) {
 	e, err := c.lookup(name)
 	if err != nil {

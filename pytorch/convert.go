@@ -48,7 +48,7 @@ type Options struct {
 	// full, so the output can be larger than the checkpoint: a transpose
 	// saved beside its base doubles it, and an expanded view repeats its
 	// storage as often as its shape says. Zero means the default: four
-	// times the size of the checkpoint's files, plus 1 GiB; a negative
+	// times the size of the checkpoint's files, plus 1 MiB; a negative
 	// value means no limit. Conversions over the limit fail with
 	// [ErrVerify] before anything is written.
 	MaxOutputSize int64
@@ -276,7 +276,7 @@ func (o Options) plan(c *Checkpoint) (*plan, error) {
 
 // maxOutput is the most tensor bytes a conversion of checkpoint files of
 // in bytes may write: Options.MaxOutputSize, or by default four times in
-// plus 1 GiB.
+// plus 1 MiB.
 func (o Options) maxOutput(in int64) int64 {
 	switch {
 	case o.MaxOutputSize < 0:
@@ -292,7 +292,7 @@ func (o Options) maxOutput(in int64) int64 {
 
 // defaultOutputAllowance is what the default output limit allows beyond
 // four times the checkpoint's size.
-const defaultOutputAllowance = 1 << 30
+const defaultOutputAllowance = 1 << 20
 
 func errOutputTooLarge(out, in, limit int64) error {
 	return errorf(ErrVerify, "the output would hold %d bytes of tensor data, more than the limit of %d for %d bytes of checkpoint (views and expanded tensors are written in full; Options.MaxOutputSize raises the limit)", out, limit, in)

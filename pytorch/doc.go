@@ -71,6 +71,8 @@
 //	res, err := pytorch.Convert(ctx, "pytorch_model.bin.index.json", "out")
 //	// out/model-00001-of-00002.safetensors, ..., out/model.safetensors.index.json
 //
+// In detail:
+//
 //   - each shard is converted as a single checkpoint is, to the name
 //     convert_multi gives it: the extension replaced by .safetensors and
 //     "pytorch_model" by "model" (pytorch_model-00001-of-00002.bin becomes
@@ -95,8 +97,8 @@
 //
 // The set is written atomically as far as a file system allows: every
 // shard and the index are written to temporary names, synced, verified
-// (each shard against its checkpoint, then the whole set against the index
-// as a reader sees it), and only then renamed into place, the index last.
+// (each shard against its checkpoint unless Options.SkipVerify is set, then
+// the whole set against the index as a reader sees it), and only then renamed into place, the index last.
 // A file that is replaced is kept under a second name until every rename
 // has succeeded, and put back if one fails, so that a failed or canceled
 // conversion leaves the previous set as it was and no temporary file.
@@ -155,7 +157,7 @@
 //     as dict keys to 32 levels of nesting.
 //   - Storage records must be stored uncompressed, as torch writes them.
 //   - A conversion writes at most [Options.MaxOutputSize] bytes of tensor
-//     data (by default four times the checkpoint's size plus 1 GiB), and
+//     data (by default four times the checkpoint's size plus 1 MiB), and
 //     [Checkpoint.ReadTensor] returns no larger tensor: an expanded view
 //     of a tiny storage could otherwise describe exabytes.
 //   - Memory: a contiguous tensor is streamed through a 1 MiB buffer; a
