@@ -107,8 +107,10 @@ func NewReader(r io.ReaderAt, size int64) (*Checkpoint, error) {
 // Open opens the checkpoint file at path: it reads the pickle through the
 // restricted unpickler, finds every storage, and checks every tensor view
 // against its storage. It reads no tensor data. Errors are [*fs.PathError]
-// values that wrap this package's sentinels. Close the Checkpoint to close
-// the file.
+// values that wrap this package's sentinels. A path that is not a regular
+// file (a FIFO, a device, a folder) is refused with [ErrNotCheckpoint]
+// before it is opened, so that nothing blocks. Close the Checkpoint to
+// close the file.
 func (o Options) Open(path string) (*Checkpoint, error) {
 	f, size, err := openRegular(path)
 	if err != nil {
