@@ -48,14 +48,7 @@ func createTemp(path string) (*os.File, error) {
 	if dir == "" {
 		dir = "."
 	}
-	// The temporary name adds up to 16 bytes to the base name: shorten a
-	// long base (at a rune boundary) to stay within the usual 255 bytes.
-	if n := 128; len(base) > n {
-		for n > 0 && !utf8.RuneStart(base[n]) {
-			n--
-		}
-		base = base[:n]
-	}
+	base = shortBase(base)
 	perm, replacing := fs.FileMode(0o666), false
 	if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() {
 		// Created with the old file's mode (less the umask) so that it is
@@ -82,6 +75,19 @@ func createTemp(path string) (*os.File, error) {
 		}
 	}
 	return f, nil
+}
+
+// shortBase shortens a long file name, at a rune boundary, to 128 bytes,
+// so that a temporary or backup name made from it (up to 16 bytes more)
+// stays within the usual limit of 255.
+func shortBase(base string) string {
+	if n := 128; len(base) > n {
+		for n > 0 && !utf8.RuneStart(base[n]) {
+			n--
+		}
+		base = base[:n]
+	}
+	return base
 }
 
 // mkdirFor creates the directory that is to hold path, if needed, with

@@ -396,25 +396,23 @@ func install(moves [][2]string) error {
 // returns it: a hard link where the file system has them, else a rename.
 func backup(path string) (string, error) {
 	dir, base := filepath.Split(path)
-	if len(base) > 128 {
-		base = base[:128]
-	}
-	var err error
+	base = shortBase(base)
 	for range 1000 {
 		name := filepath.Join(dir, "."+base+".old-"+strconv.FormatUint(uint64(rand.Uint32()), 10))
 		if _, err := os.Lstat(name); err == nil {
 			continue
 		}
-		if err = os.Link(path, name); err == nil {
+		err := os.Link(path, name)
+		if err == nil {
 			return name, nil
 		}
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
-		if err = os.Rename(path, name); err == nil {
-			return name, nil
+		if err := os.Rename(path, name); err != nil {
+			return "", err
 		}
-		return "", err
+		return name, nil
 	}
-	return "", err
+	return "", &fs.PathError{Op: "convert", Path: path, Err: errors.New("pytorch: no free name for a backup")}
 }
