@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/safetensors-go/safetensors"
 )
@@ -156,5 +158,28 @@ func leftovers(t *testing.T, dir string, names ...string) {
 	slices.Sort(names)
 	if !slices.Equal(got, names) {
 		t.Errorf("%s holds %q, want %q", dir, got, names)
+	}
+}
+
+// TestLongOutputName: temporary and backup names stay within the usual
+// 255-byte limit for an output name near it, cut at a rune boundary.
+func TestLongOutputName(t *testing.T) {
+	dir := t.TempDir()
+	name := "x" + strings.Repeat("é", 115) + ".safetensors" // 243 bytes; byte 128 is inside a rune
+	dst := filepath.Join(dir, name)
+	for range 2 { // the second time over the first
+		if _, err := Convert(context.Background(), "testdata/state_dict.pt", dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leftovers(t, dir, name)
+	if _, err := backup(dst); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !utf8.ValidString(e.Name()) || len(e.Name()) > 255 {
+			t.Errorf("name %q", e.Name())
+		}
 	}
 }
