@@ -11,7 +11,6 @@ import (
 	"maps"
 	"math"
 	"math/big"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -88,6 +87,7 @@ type Checkpoint struct {
 	tensors    []*entry
 	index      map[string]int
 	nonTensors []NonTensor
+	maxTensor  int64 // the largest tensor ReadTensor returns
 }
 
 type entry struct {
@@ -107,23 +107,16 @@ func NewReader(r io.ReaderAt, size int64) (*Checkpoint, error) {
 // Open opens the checkpoint file at path: it reads the pickle through the
 // restricted unpickler, finds every storage, and checks every tensor view
 // against its storage. It reads no tensor data. Errors are [*fs.PathError]
-// values that wrap this package's sentinels. Close the Checkpoint to close
-// the file.
+// values that wrap this package's sentinels. A path that is not a regular
+// file (a FIFO, a device, a folder) is refused with [ErrNotCheckpoint]
+// before it is opened, so that nothing blocks. Close the Checkpoint to
+// close the file.
 func (o Options) Open(path string) (*Checkpoint, error) {
-	f, err := os.Open(path)
+	f, size, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: errorf(ErrNotCheckpoint, "not a regular file")}
-	}
-	c, err := o.NewReader(f, st.Size())
+	c, err := o.NewReader(f, size)
 	if err != nil {
 		f.Close()
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -158,7 +151,12 @@ func (o Options) NewReader(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.checkpoint(top)
+	c, err := l.checkpoint(top)
+	if err != nil {
+		return nil, err
+	}
+	c.maxTensor = o.maxOutput(size)
+	return c, nil
 }
 
 // loader holds the state of one Open.
@@ -591,15 +589,10 @@ func (e *entry) info() TensorInfo {
 }
 
 // readable reports an error when the tensor cannot be read as safetensors
-// holds it: a dtype safetensors lacks, or a view larger than its storage.
+// holds it: a dtype safetensors lacks.
 func (e *entry) readable() error {
-	t := e.t
-	if t.dtype.st == 0 {
+	if t := e.t; t.dtype.st == 0 {
 		return errorf(ErrUnsupportedDType, "tensor %q is torch.%s", e.name, t.dtype.name)
-	}
-	if t.rereads {
-		return errorf(ErrUnsupported, "tensor %q of size %s, stride %s reads its %d-byte storage more than once (an expand view: call contiguous() before saving)",
-			e.name, dims(t.shape), dims(t.stride), t.storage.nbytes)
 	}
 	return nil
 }
@@ -607,8 +600,9 @@ func (e *entry) readable() error {
 // WriteTensor writes the named tensor's bytes to w as safetensors stores
 // them: its contiguous form, row-major, little-endian. It returns the number
 // of bytes written. A contiguous tensor is streamed with a 1 MiB buffer; a
-// strided one is gathered from the span of storage it covers, read once
-// into memory (at most the storage's size).
+// strided or expanded one is gathered from the span of storage it covers,
+// read once into memory (at most the storage's size), and written in
+// 1 MiB chunks however large it is.
 func (c *Checkpoint) WriteTensor(w io.Writer, name string) (int64, error) {
 	e, err := c.lookup(name)
 	if err != nil {
@@ -623,9 +617,12 @@ func (c *Checkpoint) WriteTensor(w io.Writer, name string) (int64, error) {
 }
 
 // ReadTensor returns the named tensor as a [safetensors.Tensor] over a new
-// buffer that the caller owns: its contiguous bytes, little-endian. The
-// buffer's size is the tensor's, which is never more than the bytes its
-// storage holds in the file.
+// buffer that the caller owns: its contiguous bytes, little-endian, the
+// values of torch's t.contiguous(). The buffer's size is the tensor's,
+// which is at most the bytes its storage holds in the file, except for an
+// expanded view (zero strides), which repeats its storage: tensors larger
+// than Options.MaxOutputSize (by default four times the file's size plus
+// 1 MiB) are refused with [ErrUnsupported].
 func (c *Checkpoint) ReadTensor(name string) (safetensors.Tensor, error) {
 	e, err := c.lookup(name)
 	if err != nil {
@@ -634,8 +631,9 @@ func (c *Checkpoint) ReadTensor(name string) (safetensors.Tensor, error) {
 	if err := e.readable(); err != nil {
 		return safetensors.Tensor{}, err
 	}
-	if e.t.nbytes > math.MaxInt {
-		return safetensors.Tensor{}, errorf(ErrUnsupported, "tensor %q of %d bytes does not fit in memory here", name, e.t.nbytes)
+	if e.t.nbytes > math.MaxInt || e.t.nbytes > c.maxTensor {
+		return safetensors.Tensor{}, errorf(ErrUnsupported, "tensor %q of %d bytes (%s, stride %s, of a %d-byte storage) is larger than the limit of %d bytes (Options.MaxOutputSize)",
+			name, e.t.nbytes, dims(e.t.shape), dims(e.t.stride), e.t.storage.nbytes, c.maxTensor)
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, e.t.nbytes))
 	if err := c.src.writeTensor(context.Background(), buf, e.t, nil, nil); err != nil {

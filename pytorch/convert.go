@@ -8,10 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/safetensors-go/safetensors"
 )
@@ -33,14 +33,25 @@ type Options struct {
 	SkipNonTensors bool
 
 	// DiscardNames are tensor names to drop in preference to others when
-	// tensors share storage (convert.py's discard_names); by default the
-	// first name in sorted order that covers the storage is kept.
+	// several names are exact aliases of one tensor (convert.py's
+	// discard_names); by default the first name in sorted order is kept.
 	DiscardNames []string
 
 	// SkipVerify skips reading the output back. By default Convert reopens
 	// the written file and compares every tensor with the checkpoint, bit
 	// for bit, before putting it in place.
 	SkipVerify bool
+
+	// MaxOutputSize is the most bytes of tensor data a conversion may write
+	// (Result.Bytes; for a sharded checkpoint, the whole set), and the
+	// largest tensor [Checkpoint.ReadTensor] returns. Views are written in
+	// full, so the output can be larger than the checkpoint: a transpose
+	// saved beside its base doubles it, and an expanded view repeats its
+	// storage as often as its shape says. Zero means the default: four
+	// times the size of the checkpoint's files, plus 1 MiB; a negative
+	// value means no limit. Conversions over the limit fail with
+	// [ErrVerify] before anything is written.
+	MaxOutputSize int64
 
 	// Progress, if not nil, is called as Convert writes and verifies tensor
 	// data, at least once per tensor and once per MiB, from the goroutine
@@ -69,14 +80,20 @@ func (p Phase) String() string {
 }
 
 // Progress reports how far a conversion is. Done and Total count tensor
-// bytes: Total is the output's data size, the same in both phases.
+// bytes: Total is the output's data size (a sharded set's, over all its
+// shards), the same in both phases. A sharded set is written whole, then
+// verified whole, so each phase runs once.
 type Progress struct {
 	Phase       Phase
+	File        string // the output file being written or verified
 	Tensor      string // the tensor being processed
 	Done, Total int64
 }
 
-// Result describes a finished conversion.
+// Result describes a finished conversion. For a sharded checkpoint, the
+// counts are totals over its shards, Removed and Skipped gather the
+// shards' entries, and Format, ByteOrder and Unwrapped are the first
+// shard's (Shards has each shard's own Result).
 type Result struct {
 	Format    Format // of the checkpoint
 	ByteOrder string // of the checkpoint's storages: "little" or "big"
@@ -86,10 +103,12 @@ type Result struct {
 	Bytes      int64 // tensor bytes written: the output's data size
 	InputBytes int64 // bytes of the distinct storages the converted tensors use
 
-	// Removed maps each tensor left out because it shares storage with
-	// another (tied weights) to the tensor kept in its place. The output's
-	// metadata records the same pairs, as convert.py does, so that loaders
-	// such as safetensors' load_model can restore them.
+	// Removed maps each tensor left out because it is an exact alias of
+	// another (the same storage, storage offset, dtype, shape and strides:
+	// tied weights, or one tensor saved under two names) to the tensor
+	// kept in its place. The output's metadata records the same pairs, as
+	// convert.py does, so that loaders such as safetensors' load_model can
+	// restore them. Every other tensor is written, views included.
 	Removed map[string]string
 
 	// Skipped lists the entries that were not tensors, left out because
@@ -97,10 +116,33 @@ type Result struct {
 	Skipped []NonTensor
 
 	Verified bool // the output was read back and matched the checkpoint
+
+	// Files are the safetensors files written: dst for a single
+	// checkpoint; for a sharded one, each shard's path in dst, in the
+	// bytewise order of the source shards' names.
+	Files []string
+	// Index is the path of the index written for a sharded checkpoint
+	// (dst/model.safetensors.index.json), or "" for a single file.
+	Index string
+	// Shards holds, for a sharded checkpoint, the Result of each shard,
+	// in the order of Files; nil for a single file.
+	Shards []*Result
+	// DroppedIndexMetadata names the entries of a sharded checkpoint's
+	// index metadata that the new index leaves out: the new index holds
+	// integers only (transformers writes "total_size", an integer, and
+	// "total_parameters"), so any other value is not copied.
+	DroppedIndexMetadata []string
+	// StaleRemoved lists the files of an earlier checkpoint in dst that a
+	// sharded conversion removed once the new set was in place, because a
+	// reader would take them for part of it or for the model instead of
+	// it: model.safetensors and model-NNNNN-of-NNNNN.safetensors shards
+	// that the new set does not have.
+	StaleRemoved []string
 }
 
 // Convert converts the PyTorch checkpoint at src to a safetensors file at
-// dst with the default [Options]; see [Options.Convert].
+// dst, or a sharded checkpoint to a sharded set, with the default
+// [Options]; see [Options.Convert].
 func Convert(ctx context.Context, src, dst string) (*Result, error) {
 	return Options{}.Convert(ctx, src, dst)
 }
@@ -108,40 +150,83 @@ func Convert(ctx context.Context, src, dst string) (*Result, error) {
 // Convert converts the PyTorch checkpoint at src (a pytorch_model.bin or
 // .pt file, zip or legacy format) to a safetensors file at dst, doing what
 // safetensors' convert.py does, without Python and without running any of
-// the checkpoint's pickle:
+// the checkpoint's pickle, except that no tensor is ever lost:
 //
 //   - a top-level "state_dict" entry is unwrapped;
-//   - tensors that share storage (tied weights) are written once: the first
-//     name, in sorted order, that covers the whole storage is kept, the
-//     others are left out and recorded in the metadata as name -> kept name;
-//   - strided and offset views are written contiguous, in every dtype that
-//     safetensors has ([ErrUnsupportedDType] for the others);
-//   - the metadata is {"format": "pt"} plus those tied names;
-//   - the output must not be more than 1% larger than the checkpoint's
-//     tensor data ([ErrVerify]), which is checked before writing;
+//   - names that are exact aliases of one tensor (the same storage,
+//     storage offset, dtype, shape and strides: tied weights) are written
+//     once: the first name in sorted order is kept, the others are left
+//     out and recorded in the metadata as name -> kept name;
+//   - every other tensor is written as its own contiguous tensor, with the
+//     values torch gives for t.contiguous(): transposed, offset, strided
+//     and expanded views alike, even when they share a storage with other
+//     tensors (where convert.py drops a view of a saved tensor, or fails);
+//   - every dtype that safetensors has is written ([ErrUnsupportedDType]
+//     for the others);
+//   - the metadata is {"format": "pt"} plus the aliases;
+//   - the output may hold at most Options.MaxOutputSize bytes of tensor
+//     data ([ErrVerify]), which is checked before writing;
 //   - the output is read back and every tensor compared with the checkpoint,
 //     bit for bit, unless Options.SkipVerify is set.
+//
+// When src is the index of a sharded checkpoint (pytorch_model.bin.index.json,
+// recognised by its content: JSON rather than a zip archive or a pickle),
+// dst is a folder, and the checkpoint is converted as convert.py's
+// convert_multi does, to a sharded safetensors set: see the package
+// documentation's "Sharded checkpoints".
 //
 // Tensors are streamed from the checkpoint to the output: memory use is a
 // few MiB plus, for each non-contiguous tensor, the storage span it covers.
 // The output is written to a temporary file next to dst (creating dst's
 // directory if needed, as convert.py does), synced, verified, then renamed
-// over dst, so dst is either the complete verified file or untouched. ctx
-// cancels the conversion between chunks of data.
+// over dst, so dst is either the complete verified file or untouched. The
+// new file gets the permissions of the file it replaces, or 0666 less the
+// umask. ctx cancels the conversion between chunks of data; a canceled or
+// failed conversion leaves no temporary file.
 func (o Options) Convert(ctx context.Context, src, dst string) (*Result, error) {
-	c, err := o.Open(src)
+	f, size, err := openRegular(src)
 	if err != nil {
 		return nil, err
 	}
+	index, err := sniffIndex(f, size)
+	if err != nil {
+		f.Close()
+		return nil, &fs.PathError{Op: "convert", Path: src, Err: err}
+	}
+	if index != nil {
+		f.Close()
+		res, err := o.convertIndex(ctx, src, index, dst)
+		if err != nil {
+			return nil, &fs.PathError{Op: "convert", Path: src, Err: err}
+		}
+		return res, nil
+	}
+	c, err := o.NewReader(f, size)
+	if err != nil {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: src, Err: err}
+	}
+	c.closer = f
 	defer c.Close()
-	res, err := o.convert(ctx, c, dst)
+	res, err := o.convertFile(ctx, c, dst)
 	if err != nil {
 		return nil, &fs.PathError{Op: "convert", Path: src, Err: err}
 	}
 	return res, nil
 }
 
-func (o Options) convert(ctx context.Context, c *Checkpoint, dst string) (*Result, error) {
+// plan is what converting one checkpoint writes.
+type plan struct {
+	res      *Result
+	keep     []*entry   // the tensors written, in the checkpoint's order
+	tensors  []declared // their header entries, in the same order
+	metadata map[string]string
+}
+
+// plan checks the checkpoint's tensors and decides what to write: every
+// tensor except the exact aliases of another, which are recorded in the
+// metadata instead.
+func (o Options) plan(c *Checkpoint) (*plan, error) {
 	res := &Result{Format: c.format, ByteOrder: c.ByteOrder(), Unwrapped: c.unwrapped, Removed: map[string]string{}}
 	if len(c.nonTensors) > 0 {
 		if !o.SkipNonTensors {
@@ -162,20 +247,13 @@ func (o Options) convert(ctx context.Context, c *Checkpoint, dst string) (*Resul
 	for _, n := range o.DiscardNames {
 		discard[n] = true
 	}
-	removed, err := removeDuplicates(c.tensors, discard)
-	if err != nil {
-		return nil, err
-	}
-	res.Removed = removed
-	metadata := map[string]string{"format": "pt"}
-	for name, kept := range removed {
-		if _, ok := metadata[name]; !ok {
-			metadata[name] = kept
+	res.Removed = aliases(c.tensors, discard)
+	p := &plan{res: res, metadata: map[string]string{"format": "pt"}}
+	for name, kept := range res.Removed {
+		if _, ok := p.metadata[name]; !ok {
+			p.metadata[name] = kept
 		}
 	}
-
-	var keep []*entry
-	var tensors []declared
 	used := map[storageID]bool{}
 	for _, e := range c.tensors {
 		// Storages are counted as convert.py sees them: a legacy storage
@@ -184,107 +262,145 @@ func (o Options) convert(ctx context.Context, c *Checkpoint, dst string) (*Resul
 			used[id] = true
 			res.InputBytes += id.size
 		}
-		if _, gone := removed[e.name]; gone {
+		if _, gone := res.Removed[e.name]; gone {
 			continue
 		}
 		info := e.info()
-		keep = append(keep, e)
-		tensors = append(tensors, declared{name: e.name, dtype: info.DType, shape: info.Shape, size: e.t.nbytes})
+		p.keep = append(p.keep, e)
+		p.tensors = append(p.tensors, declared{name: e.name, dtype: info.DType, shape: info.Shape, size: e.t.nbytes})
 		res.Bytes += e.t.nbytes
 	}
-	res.Tensors = len(keep)
-	// convert.py's check_file_size, on tensor bytes rather than file sizes
-	// (which include the pickle and the header): more than 1% growth means
-	// storage was duplicated.
-	if in, out := res.InputBytes, res.Bytes; out > in && (out-in)*100 > in {
-		return nil, errorf(ErrVerify, "the output's %d tensor bytes would be more than 1%% larger than the checkpoint's %d (views of one storage written separately)", out, in)
-	}
+	res.Tensors = len(p.keep)
+	return p, nil
+}
 
-	dir, base := filepath.Split(dst)
-	if dir == "" {
-		dir = "."
+// maxOutput is the most tensor bytes a conversion of checkpoint files of
+// in bytes may write: Options.MaxOutputSize, or by default four times in
+// plus 1 MiB.
+func (o Options) maxOutput(in int64) int64 {
+	switch {
+	case o.MaxOutputSize < 0:
+		return math.MaxInt64
+	case o.MaxOutputSize > 0:
+		return o.MaxOutputSize
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil { // as convert.py's os.makedirs
-		return nil, err
+	if in > (math.MaxInt64-defaultOutputAllowance)/4 {
+		return math.MaxInt64
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	return 4*in + defaultOutputAllowance
+}
+
+// defaultOutputAllowance is what the default output limit allows beyond
+// four times the checkpoint's size.
+const defaultOutputAllowance = 1 << 20
+
+func errOutputTooLarge(out, in, limit int64) error {
+	return errorf(ErrVerify, "the output would hold %d bytes of tensor data, more than the limit of %d for %d bytes of checkpoint (views and expanded tensors are written in full; Options.MaxOutputSize raises the limit)", out, limit, in)
+}
+
+// tracker reports progress over one or more files.
+type tracker struct {
+	fn    func(Progress)
+	total int64
+	file  string
+	done  [3]int64 // by phase
+}
+
+func (t *tracker) add(phase Phase, tensor string, n int64) {
+	t.done[phase] += n
+	if t.fn != nil {
+		t.fn(Progress{Phase: phase, File: t.file, Tensor: tensor, Done: t.done[phase], Total: t.total})
+	}
+}
+
+// convertFile converts the opened checkpoint to the file dst.
+func (o Options) convertFile(ctx context.Context, c *Checkpoint, dst string) (*Result, error) {
+	p, err := o.plan(c)
 	if err != nil {
 		return nil, err
 	}
-	tmpName := tmp.Name()
-	defer func() {
-		if tmp != nil {
-			tmp.Close()
+	if limit := o.maxOutput(c.src.size); p.res.Bytes > limit {
+		return nil, errOutputTooLarge(p.res.Bytes, c.src.size, limit)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := mkdirFor(dst); err != nil {
+		return nil, err
+	}
+	tr := &tracker{fn: o.Progress, total: p.res.Bytes, file: dst}
+	scratch := make([]byte, chunkSize) // one buffer for every tensor, both phases
+	tmp, err := writeTemp(ctx, c, p, dst, tr, scratch)
+	if err != nil {
+		return nil, err
+	}
+	if !o.SkipVerify {
+		if err := verify(ctx, c, tmp, p, tr, scratch); err != nil {
+			os.Remove(tmp)
+			return nil, err
 		}
-		if tmpName != "" {
-			os.Remove(tmpName)
+		p.res.Verified = true
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	syncDir(filepath.Dir(dst))
+	p.res.Files = []string{dst}
+	return p.res, nil
+}
+
+// writeTemp writes the planned safetensors file to a new temporary file
+// next to dst (see createTemp), synced and closed, and returns its name. On
+// failure, nothing is left behind.
+func writeTemp(ctx context.Context, c *Checkpoint, p *plan, dst string, tr *tracker, scratch []byte) (name string, err error) {
+	f, err := createTemp(dst)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
 		}
 	}()
-	report := func(phase Phase, name string, done int64) {
-		if o.Progress != nil {
-			o.Progress(Progress{Phase: phase, Tensor: name, Done: done, Total: res.Bytes})
-		}
-	}
-	var done int64
-	scratch := make([]byte, chunkSize) // one buffer for every tensor, both phases
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	err = writeSafetensors(bw, tensors, metadata, func(i int, w io.Writer) error {
-		e := keep[i]
-		report(PhaseWrite, e.name, done)
-		return c.src.writeTensor(ctx, w, e.t, func(n int64) {
-			done += n
-			report(PhaseWrite, e.name, done)
-		}, scratch)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = writeSafetensors(bw, p.tensors, p.metadata, func(i int, w io.Writer) error {
+		e := p.keep[i]
+		tr.add(PhaseWrite, e.name, 0)
+		return c.src.writeTensor(ctx, w, e.t, func(n int64) { tr.add(PhaseWrite, e.name, n) }, scratch)
 	})
 	if err == nil {
 		err = bw.Flush()
 	}
 	if err == nil {
-		err = tmp.Sync()
+		err = f.Sync()
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	tmp = nil
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	if !o.SkipVerify {
-		if err := verify(ctx, c, tmpName, keep, metadata, report, scratch); err != nil {
-			return nil, err
-		}
-		res.Verified = true
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", err
 	}
-	if err := os.Chmod(tmpName, 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmpName, dst); err != nil {
-		return nil, err
-	}
-	tmpName = ""
-	if d, err := os.Open(dir); err == nil { // make the rename durable where the system allows
-		d.Sync()
-		d.Close()
-	}
-	return res, nil
+	return f.Name(), nil
 }
 
 // verify reopens the written file with the safetensors reader and compares
 // its metadata, names, dtypes, shapes and bytes with the checkpoint's.
-func verify(ctx context.Context, c *Checkpoint, path string, keep []*entry, metadata map[string]string, report func(Phase, string, int64), scratch []byte) error {
+func verify(ctx context.Context, c *Checkpoint, path string, p *plan, tr *tracker, scratch []byte) error {
 	f, err := safetensors.Open(path)
 	if err != nil {
 		return fmt.Errorf("%w: reopening the output: %w", ErrVerify, err)
 	}
 	defer f.Close()
-	if got := f.Metadata(); !maps.Equal(got, metadata) {
-		return errorf(ErrVerify, "output metadata %v, want %v", got, metadata)
+	if got := f.Metadata(); !maps.Equal(got, p.metadata) {
+		return errorf(ErrVerify, "output metadata %v, want %v", got, p.metadata)
 	}
-	if f.Len() != len(keep) {
-		return errorf(ErrVerify, "output holds %d tensors, want %d", f.Len(), len(keep))
+	if f.Len() != len(p.keep) {
+		return errorf(ErrVerify, "output holds %d tensors, want %d", f.Len(), len(p.keep))
 	}
-	var done int64
-	for _, e := range keep {
+	for _, e := range p.keep {
 		want := e.info()
 		got, err := f.GetTensor(e.name)
 		if err != nil {
@@ -293,12 +409,9 @@ func verify(ctx context.Context, c *Checkpoint, path string, keep []*entry, meta
 		if got.DType() != want.DType || !slices.Equal(got.Shape(), want.Shape) {
 			return errorf(ErrVerify, "tensor %q is %v%v in the output, %v%v in the checkpoint", e.name, got.DType(), got.Shape(), want.DType, want.Shape)
 		}
-		report(PhaseVerify, e.name, done)
+		tr.add(PhaseVerify, e.name, 0)
 		cmp := &compareWriter{want: got.Data(), name: e.name}
-		if err := c.src.writeTensor(ctx, cmp, e.t, func(n int64) {
-			done += n
-			report(PhaseVerify, e.name, done)
-		}, scratch); err != nil {
+		if err := c.src.writeTensor(ctx, cmp, e.t, func(n int64) { tr.add(PhaseVerify, e.name, n) }, scratch); err != nil {
 			return err
 		}
 		if cmp.off != len(cmp.want) {
@@ -323,103 +436,57 @@ func (c *compareWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// removeDuplicates finds tensors that share storage and chooses which to
-// keep, as safetensors' _remove_duplicate_names does, and returns the names
-// to leave out, each mapped to the name kept in its place:
+// aliases finds the tensors that are exact aliases of another one: the same
+// storage, storage offset, dtype, shape and strides, so the same elements in
+// the same layout (b = a saved under two names, tied weights). In each group
+// the first name in sorted order that is not in discard is kept (the first
+// of all when every name is), and the others are returned, each mapped to
+// the name kept in its place, as convert.py records them.
 //
-//  1. Tensors are grouped by storage (empty storages are never grouped).
-//  2. Within a group, tensors are sorted by (start, end, name), where end is
-//     one past the last byte of their last element, and swept: a tensor
-//     starting at or after the previous tensor's end starts a new subgroup
-//     (convert.py compares with the previous tensor's end, not the largest
-//     so far; this is kept so that outputs match). Only overlapping tensors
-//     share a subgroup.
-//  3. In each subgroup, the "complete" tensors (offset 0, as large as the
-//     storage) are candidates; the first in sorted order is kept, preferring
-//     names not in discard. The others are left out. A lone tensor is kept
-//     whatever it covers (and written contiguous). Several tensors with no
-//     complete one are ErrSharedStorage.
-//
-// convert.py computes end with tensor.view(-1), which fails on
-// non-contiguous tensors; here end covers the view's highest element, which
-// is the same for every tensor convert.py accepts.
-func removeDuplicates(entries []*entry, discard map[string]bool) (map[string]string, error) {
-	groups := map[storageID][]*entry{}
-	var ids []storageID
+// Nothing else is grouped: a view of a storage that other tensors also use
+// (a transpose, a block of rows or columns, a stepped or expanded view, a
+// part of a tensor that is itself saved) is a tensor of its own, written in
+// full. Tensors of empty storages hold nothing and are never grouped, as in
+// convert.py.
+func aliases(entries []*entry, discard map[string]bool) map[string]string {
+	type key struct {
+		storage storageID
+		dtype   string
+		offset  int64
+		layout  string // shape and strides
+	}
+	groups := map[key][]string{}
+	var order []key
 	for _, e := range entries {
-		st := e.t.storage
-		if st.nbytes == 0 {
+		t := e.t
+		if t.storage.nbytes == 0 {
 			continue
 		}
-		id := st.id()
-		if groups[id] == nil {
-			ids = append(ids, id)
+		k := key{t.storage.id(), t.dtype.name, t.offset, fmt.Sprint(t.shape, t.stride)}
+		if groups[k] == nil {
+			order = append(order, k)
 		}
-		groups[id] = append(groups[id], e)
+		groups[k] = append(groups[k], e.name)
 	}
 	removed := map[string]string{}
-	for _, id := range ids {
-		g := groups[id]
-		if len(g) < 2 {
+	for _, k := range order {
+		names := groups[k]
+		if len(names) < 2 {
 			continue
 		}
-		slices.SortFunc(g, func(a, b *entry) int {
-			if a.t.first != b.t.first {
-				return cmp64(a.t.first, b.t.first)
+		slices.Sort(names)
+		keep := names[0]
+		for _, n := range names {
+			if !discard[n] {
+				keep = n
+				break
 			}
-			if a.t.last != b.t.last {
-				return cmp64(a.t.last, b.t.last)
-			}
-			return strings.Compare(a.name, b.name)
-		})
-		var subs [][]*entry
-		var lastStop int64
-		for i, e := range g {
-			if i == 0 || e.t.first >= lastStop {
-				subs = append(subs, []*entry{e})
-			} else {
-				subs[len(subs)-1] = append(subs[len(subs)-1], e)
-			}
-			lastStop = e.t.last
 		}
-		for _, sub := range subs {
-			if len(sub) < 2 {
-				continue
-			}
-			var complete, preferred []string
-			for _, e := range sub {
-				if e.t.complete() {
-					complete = append(complete, e.name)
-					if !discard[e.name] {
-						preferred = append(preferred, e.name)
-					}
-				}
-			}
-			if len(complete) == 0 {
-				names := make([]string, len(sub))
-				for i, e := range sub {
-					names[i] = e.name
-				}
-				slices.Sort(names)
-				return nil, errorf(ErrSharedStorage, "%q share a storage and none covers it all", names)
-			}
-			keep := slices.Min(complete)
-			if len(preferred) > 0 {
-				keep = slices.Min(preferred)
-			}
-			for _, e := range sub {
-				if e.name != keep {
-					removed[e.name] = keep
-				}
+		for _, n := range names {
+			if n != keep {
+				removed[n] = keep
 			}
 		}
 	}
-	return removed, nil
-}
-
-func cmp64(a, b int64) int {
-	if a < b {
-		return -1
-	}
-	return 1
+	return removed
 }

@@ -2,7 +2,8 @@
 // .pth files written by torch.save) without Python and without running
 // anything they contain, and converts them to safetensors.
 //
-// [Convert] does what Hugging Face's convert.py does, in Go:
+// [Convert] does what Hugging Face's convert.py does, in Go, except that it
+// never loses a tensor:
 //
 //	res, err := pytorch.Convert(ctx, "pytorch_model.bin", "model.safetensors")
 //
@@ -33,6 +34,80 @@
 // (float8_e4m3fn, float8_e5m2, float8_e4m3fnuz, float8_e5m2fnuz,
 // float8_e8m0fnu). Others (complex128, complex32, quantized and bits types)
 // are described but not converted: [ErrUnsupportedDType].
+//
+// # Views and aliases
+//
+// A checkpoint stores storages, and each tensor as a strided view of one:
+// a storage offset, a shape and strides, in elements. Several tensors may
+// share a storage: tied weights, or views such as a transpose (t = base.T),
+// a block of rows (base[2:4]) or of columns (base[:, 1:3]), a stepped view
+// (base[::2, ::3]), a permutation, or an expanded tensor (expand, whose
+// zero strides repeat elements). Each is read, and converted, as its own
+// contiguous tensor with the values torch gives for t.contiguous(),
+// gathered from the storage whatever its strides (torch has no negative
+// ones).
+//
+// Only exact aliases are written once: names whose tensors have the same
+// storage, storage offset, dtype, shape and strides, such as tied weights
+// or one tensor saved under two names. The first name in sorted order is
+// kept (Options.DiscardNames changes the preference), and the others are
+// listed in [Result.Removed] and in the output's metadata as name -> kept
+// name, as convert.py records them. convert.py goes further: it drops a
+// view inside a saved tensor and records it as an alias of that tensor
+// (the view's values are then lost, and the metadata says something
+// false), and refuses overlapping views that no saved tensor covers. Here
+// both are written in full, so the output may be larger than the
+// checkpoint; [Options.MaxOutputSize] bounds it.
+//
+// # Sharded checkpoints
+//
+// transformers saves large models as several .bin shards with an index,
+// pytorch_model.bin.index.json: {"metadata": {"total_size": ...},
+// "weight_map": {tensor name: shard file name}}. Given the index as src,
+// [Options.Convert] recognises it by its content (JSON, where a checkpoint
+// is a zip archive or a pickle) and converts the set into the folder dst,
+// as convert.py's convert_multi does:
+//
+//	res, err := pytorch.Convert(ctx, "pytorch_model.bin.index.json", "out")
+//	// out/model-00001-of-00002.safetensors, ..., out/model.safetensors.index.json
+//
+// In detail:
+//
+//   - each shard is converted as a single checkpoint is, to the name
+//     convert_multi gives it: the extension replaced by .safetensors and
+//     "pytorch_model" by "model" (pytorch_model-00001-of-00002.bin becomes
+//     model-00001-of-00002.safetensors), in the same relative place;
+//   - the new index, dst/model.safetensors.index.json, is written as
+//     transformers writes indexes ([safetensors.ShardIndex.WriteTo]); its
+//     weight_map names every tensor written (exact aliases left out of a
+//     shard are recorded in that shard's metadata, not in the index, so
+//     that the set reads back with [safetensors.OpenModel]); its metadata
+//     keeps the integer entries of the old one, with total_size (and
+//     total_parameters, when the old index has it) computed for the new
+//     set. Entries of other kinds are listed in
+//     [Result.DroppedIndexMetadata].
+//
+// The index is checked as [safetensors.NewModel] checks an index (at most
+// [MaxIndexSize] bytes, valid JSON, no tensor listed twice, shard names
+// that are relative paths inside the index's folder), and each shard must
+// hold exactly the tensors the index lists for it; two shards may not map
+// to one output name. Errors in the index wrap [safetensors.ErrInvalidIndex]
+// and are found before anything is written, as is an output larger than
+// [Options.MaxOutputSize] (counted over the whole set).
+//
+// The set is written atomically as far as a file system allows: every
+// shard and the index are written to temporary names, synced, verified
+// (each shard against its checkpoint unless Options.SkipVerify is set, then
+// the whole set against the index as a reader sees it), and only then renamed into place, the index last.
+// A file that is replaced is kept under a second name until every rename
+// has succeeded, and put back if one fails, so that a failed or canceled
+// conversion leaves the previous set as it was and no temporary file.
+// Once the new set is in place, files of an earlier checkpoint in dst that
+// a reader would take for part of it, or for the model instead of it, are
+// removed, as transformers and [safetensors.SaveSharded] do: a
+// model.safetensors (which [safetensors.OpenModel] prefers to an index)
+// and model-NNNNN-of-NNNNN.safetensors shards that the new set does not
+// have ([Result.StaleRemoved]). No other file is touched.
 //
 // # Security
 //
@@ -81,11 +156,14 @@
 //     (tensor names among them) and storage keys to 4 KiB, and tuples used
 //     as dict keys to 32 levels of nesting.
 //   - Storage records must be stored uncompressed, as torch writes them.
-//   - A tensor view that reads some storage bytes more than once (made by
-//     expand) is described but not read: [ErrUnsupported].
+//   - A conversion writes at most [Options.MaxOutputSize] bytes of tensor
+//     data (by default four times the checkpoint's size plus 1 MiB), and
+//     [Checkpoint.ReadTensor] returns no larger tensor: an expanded view
+//     of a tiny storage could otherwise describe exabytes.
 //   - Memory: a contiguous tensor is streamed through a 1 MiB buffer; a
 //     non-contiguous one is gathered from the span of storage it covers,
-//     read into memory once (at most its storage's size).
+//     read into memory once (at most its storage's size), and written out
+//     through the same buffer.
 //
 // # Concurrency
 //

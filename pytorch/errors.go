@@ -6,10 +6,13 @@ import (
 	"strconv"
 )
 
-// Sentinel errors. Every error of this package wraps one of them (or, for a
-// tensor name that is not in a checkpoint, [safetensors.ErrTensorNotFound]),
-// so that callers can test with [errors.Is]. Errors from [Open] and
-// [Options.Convert] are also wrapped in an [*fs.PathError] naming the file.
+// Sentinel errors. Every error of this package about a checkpoint's content
+// wraps one of them (or, for a tensor name that is not in a checkpoint,
+// [safetensors.ErrTensorNotFound]; for a sharded checkpoint's index that is
+// malformed or disagrees with its shards, [safetensors.ErrInvalidIndex]),
+// so that callers can test with [errors.Is]; errors of the file system and
+// of ctx are passed on. Errors from [Open] and [Options.Convert] are also
+// wrapped in an [*fs.PathError] naming the file.
 var (
 	// ErrNotCheckpoint: the input is neither a torch.save zip checkpoint (a
 	// zip archive with a data.pkl record) nor a legacy one (a pickle of
@@ -53,19 +56,23 @@ var (
 	// ErrUnsupported: a valid checkpoint that this package cannot express as
 	// safetensors: a state dict entry that is not a tensor (when not
 	// skipped), a non-string key, a tensor with torch's conj or neg bit set,
-	// a view that reads storage bytes more than once (expand), a compressed
-	// storage record, a pre-0.4 tar checkpoint, a top level that is not a
-	// dict.
+	// a compressed storage record, a pre-0.4 tar checkpoint, a top level
+	// that is not a dict; or, for [Checkpoint.ReadTensor], a tensor larger
+	// than [Options.MaxOutputSize] allows.
 	ErrUnsupported = errors.New("pytorch: unsupported checkpoint content")
 
-	// ErrSharedStorage: several tensors share one storage in overlapping
-	// ranges and none of them covers all of it, so there is no single tensor
-	// to keep (safetensors' convert.py refuses these too).
+	// ErrSharedStorage was returned when several tensors shared one storage
+	// in overlapping ranges and none covered all of it, as safetensors'
+	// convert.py refuses them.
+	//
+	// Deprecated: every view is now written as a tensor of its own, so no
+	// function of this package returns it.
 	ErrSharedStorage = errors.New("pytorch: tensors share storage and none covers it")
 
-	// ErrVerify: a conversion check failed: the output would be more than 1%
-	// larger than the checkpoint's tensor data, or the written file, read
-	// back, differs from the checkpoint. The output file is not created.
+	// ErrVerify: a conversion check failed: the output would hold more
+	// tensor data than [Options.MaxOutputSize] allows, or the written file,
+	// read back, differs from the checkpoint. The output file is not
+	// created.
 	ErrVerify = errors.New("pytorch: conversion check failed")
 
 	// ErrTooLarge: the pickle is larger than [Options.MaxPickleSize], or

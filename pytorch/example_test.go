@@ -12,7 +12,8 @@ import (
 	"github.com/safetensors-go/safetensors/pytorch"
 )
 
-// Convert a checkpoint made by torch.save; tied weights are written once.
+// Convert a checkpoint made by torch.save: tied weights (exact aliases) are
+// written once, every other tensor, views included, in full.
 func ExampleConvert() {
 	dir, err := os.MkdirTemp("", "example")
 	if err != nil {
@@ -39,7 +40,7 @@ func ExampleConvert() {
 	}
 	fmt.Println(t.DType(), t.Shape(), f.Metadata()["format"])
 	// Output:
-	// zip 20 tensors, 374 bytes, verified: true
+	// zip 21 tensors, 382 bytes, verified: true
 	// lm_head.weight -> embed.weight
 	// F32 [3 4] pt
 }
@@ -70,4 +71,36 @@ func ExampleCheckpoint_Tensors() {
 	// unwrapped state_dict: true
 	// layer.weight F32 [2 2] true
 	// layer.bias F32 [2] true
+}
+
+// Convert a checkpoint saved as .bin shards with transformers' index to a
+// sharded safetensors set, read back as one model.
+func ExampleConvert_sharded() {
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	res, err := pytorch.Convert(context.Background(), "testdata/sharded/pytorch_model.bin.index.json", dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, f := range res.Files {
+		fmt.Println(filepath.Base(f))
+	}
+	fmt.Println(filepath.Base(res.Index), res.Tensors, "tensors,", res.Bytes, "bytes")
+
+	m, err := safetensors.OpenModel(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	file, _ := m.FileOf("pos")
+	fmt.Println(m.Len(), "tensors; pos is in", file)
+	// Output:
+	// model-00001-of-00002.safetensors
+	// model-00002-of-00002.safetensors
+	// model.safetensors.index.json 7 tensors, 368 bytes
+	// 7 tensors; pos is in model-00002-of-00002.safetensors
 }

@@ -50,14 +50,11 @@ type tensorRef struct {
 	nbytes int64 // size of the contiguous tensor
 	first  int64 // byte offset in the storage of the lowest element
 	last   int64 // one past the highest byte any element occupies (== first when empty)
-	// rereads is set for views that read some storage bytes more than
-	// once (expand): they are described, but not read or converted.
-	rereads bool
 }
 
 // check computes sizes with overflow checks and verifies that every
-// element lies inside the storage, as torch's set_ does, and that the view
-// does not read more bytes than the storage has (expand-like views).
+// element lies inside the storage, as torch's set_ does. Strides are never
+// negative (torch has none); zero strides (expand) are allowed.
 func (t *tensorRef) check() error {
 	es := t.dtype.size
 	numel := int64(1)
@@ -99,7 +96,6 @@ func (t *tensorRef) check() error {
 			dims(t.shape), dims(t.stride), t.offset, t.storage.nbytes)
 	}
 	t.last = end
-	t.rereads = nbytes > t.storage.nbytes
 	return nil
 }
 
@@ -122,12 +118,6 @@ func (t *tensorRef) contiguous() bool {
 		expected *= t.shape[i]
 	}
 	return true
-}
-
-// complete reports whether the tensor starts at its storage's start and is
-// as large as it: safetensors' _is_complete.
-func (t *tensorRef) complete() bool {
-	return t.offset == 0 && t.nbytes == t.storage.nbytes
 }
 
 // chunkSize is the buffer size for streaming tensor bytes; a multiple of

@@ -10,8 +10,17 @@ It writes small checkpoints made by torch.save (zip and legacy formats), a few
 variants built from them (big-endian storages, torch 2.x records, missing
 storage, bad byteorder), hand-built malicious pickles, and expected.json: for
 each fixture, the tensors torch itself loads from it (dtype, shape, and the
-sha256 of t.contiguous()'s bytes), the tied names that safetensors' convert.py
-logic drops (computed here on the real torch tensors), or the error expected.
+sha256 of t.contiguous()'s bytes), the exact aliases a conversion leaves out
+(computed here on the real torch tensors), or the error expected.
+
+It also writes views.pt and views_legacy.pt, one state dict holding every kind
+of view of a shared storage (transpose, row block, column block, stepped,
+permuted, expanded, scalar and empty views, a view of a view) beside exact
+aliases (one tensor under two names, tied weights of a real module), with
+views_expected.safetensors: torch's own t.contiguous() values of every entry,
+written here by hand in the safetensors layout (no safetensors package). And
+sharded/: a checkpoint saved as two .bin shards with transformers' index
+(pytorch_model.bin.index.json), with sharded/expected.safetensors likewise.
 
 The malicious fixtures are checked to be live: each is loaded once with plain
 torch.load (weights_only=False) in a subprocess, which must create the marker
@@ -69,9 +78,11 @@ def describe(sd):
     return out
 
 
-# --- safetensors' convert.py logic, on real torch tensors (the oracle for
-# tied-weight removal). From huggingface/safetensors, bindings/python
-# (py_src/safetensors/torch.py and convert.py), Apache-2.0.
+# --- the conversion's rule for aliases, on real torch tensors (the oracle):
+# names are aliases only when torch sees the same storage (data_ptr and size,
+# as safetensors' convert.py identifies storages), storage offset, dtype,
+# shape and strides; the first name in sorted order is kept. Unlike
+# convert.py, a view that is not an exact alias is never dropped.
 
 def storage_ptr(t):
     return t.storage().data_ptr()
@@ -81,73 +92,36 @@ def storage_size(t):
     return t.storage().nbytes()
 
 
-def end_ptr(t):
-    if t.nelement():
-        return t.view(-1)[-1].data_ptr() + t.element_size()
-    return t.data_ptr()
-
-
-def find_shared(sd):
-    tensors = collections.defaultdict(set)
+def exact_aliases(sd, discard_names=()):
+    groups = collections.defaultdict(list)
     for k, v in sd.items():
-        if v.device != torch.device("meta") and storage_ptr(v) != 0 and storage_size(v) != 0:
-            tensors[(v.device, storage_ptr(v), storage_size(v))].add(k)
-    filtered = []
-    for shared in tensors.values():
-        if len(shared) < 2:
-            filtered.append(shared)
+        if storage_size(v) == 0:
             continue
-        areas = sorted((sd[n].data_ptr(), end_ptr(sd[n]), n) for n in shared)
-        _, last_stop, last_name = areas[0]
-        filtered.append({last_name})
-        for start, stop, name in areas[1:]:
-            if start >= last_stop:
-                filtered.append({name})
-            else:
-                filtered[-1].add(name)
-            last_stop = stop
-    return filtered
-
-
-def is_complete(t):
-    return t.data_ptr() == storage_ptr(t) and t.nelement() * t.element_size() == storage_size(t)
-
-
-def remove_duplicate_names(sd, discard_names=()):
+        key = (storage_ptr(v), storage_size(v), v.dtype, v.storage_offset(), tuple(v.shape), tuple(v.stride()))
+        groups[key].append(k)
     to_remove = {}
-    for shared in find_shared(sd):
-        complete = {n for n in shared if is_complete(sd[n])}
-        if not complete:
-            if len(shared) == 1:
-                continue
-            raise RuntimeError("no suitable name to keep among %s" % sorted(shared))
-        keep = sorted(complete)[0]
-        preferred = complete.difference(discard_names)
-        if preferred:
-            keep = sorted(preferred)[0]
-        for name in sorted(shared):
+    for names in groups.values():
+        names = sorted(names)
+        preferred = [n for n in names if n not in discard_names]
+        keep = preferred[0] if preferred else names[0]
+        for name in names:
             if name != keep:
                 to_remove[name] = keep
     return to_remove
 
 
 def convert_expectation(sd):
-    """What convert.py does to sd: the names it drops, or the error."""
+    """What the conversion does to sd: the names it leaves out and the sizes."""
     if "state_dict" in sd:
         sd = sd["state_dict"]
-    try:
-        removed = remove_duplicate_names({k: v for k, v in sd.items() if isinstance(v, torch.Tensor)})
-    except RuntimeError:
-        return {"error": "shared"}
-    kept = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor) and k not in removed}
+    tensors = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
+    removed = exact_aliases(tensors)
+    kept = {k: v for k, v in tensors.items() if k not in removed}
     out_bytes = sum(v.nelement() * v.element_size() for v in kept.values())
     storages = {}
-    for v in sd.values():
-        if isinstance(v, torch.Tensor):
-            storages[storage_ptr(v)] = storage_size(v)
+    for v in tensors.values():
+        storages[storage_ptr(v)] = storage_size(v)
     in_bytes = sum(storages.values())
-    if out_bytes > in_bytes and (out_bytes - in_bytes) * 100 > in_bytes:
-        return {"removed": removed, "error": "verify"}
     return {"removed": removed, "bytes": out_bytes, "input_bytes": in_bytes}
 
 
@@ -408,6 +382,107 @@ def torch2_v3():
     }
 
 
+# --- views of shared storages, exact aliases, and a sharded checkpoint
+
+def write_safetensors(path, tensors):
+    """Writes each tensor's t.contiguous() bytes, as torch gives them, in the
+    safetensors layout, by hand: an 8-byte little-endian header length, the
+    JSON header (names sorted, data_offsets back to back), padded with
+    spaces to a multiple of 8, then the bytes."""
+    header, data = {}, b""
+    for name in sorted(tensors):
+        t = tensors[name]
+        b = tensor_bytes(t)
+        header[name] = {"dtype": ST_DTYPE[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [len(data), len(data) + len(b)]}
+        data += b
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + data)
+
+
+def views_state_dict():
+    torch.manual_seed(2)
+    base = torch.randn(6, 5)
+    x = torch.randn(3)
+    module = torch.nn.Sequential(torch.nn.Embedding(4, 3), torch.nn.Linear(3, 4, bias=False))
+    module[1].weight = module[0].weight  # tied weights, as a language model's head
+    h = torch.randn(4, 6).half()
+    cube = torch.arange(24, dtype=torch.int64).reshape(2, 3, 4)
+    bf = torch.randn(3, 4).bfloat16()
+    sd = collections.OrderedDict()
+    sd["base"] = base
+    sd["t"] = base.T  # transpose
+    sd["rows"] = base[2:4]  # row block
+    sd["cols"] = base[:, 1:3]  # column block
+    sd["stepped"] = base[::2, ::3]  # stepped view
+    sd["rows_again"] = base[2:4]  # another view object with the same layout: an exact alias of rows
+    sd["row0"] = base[0]
+    sd["flat_prefix"] = base.view(-1)[:5]  # the same elements as row0, the same layout: an exact alias
+    sd["diag"] = base.as_strided((5,), (6,))  # row0's offset and shape, other strides: not an alias
+    sd["elem"] = base[3, 2]  # a 0-dim view at an offset
+    sd["empty_view"] = base[2:2]
+    sd["alias_a"] = x
+    sd["alias_b"] = x  # b = a
+    for k, v in module.state_dict().items():
+        sd["tied." + k] = v  # tied.0.weight and tied.1.weight share everything
+    sd["expanded"] = torch.arange(4, dtype=torch.float32).expand(3, 4)  # strides (0, 1)
+    sd["expanded_col"] = torch.arange(3, dtype=torch.float32).reshape(3, 1).expand(3, 4)  # strides (1, 0)
+    sd["h.t_rows"] = h.T[1:4]  # a view of a view; h itself is not saved
+    sd["h.cols"] = h[:, 2:5]  # overlaps h.t_rows; neither covers the storage
+    sd["permuted"] = cube.permute(2, 0, 1)
+    sd["bf.t"] = bf.T
+    return sd
+
+
+def check_views(sd, loaded):
+    """The file really holds views: torch loads each entry with the layout it
+    was saved with, sharing the storages it shared."""
+    for k, v in sd.items():
+        w = loaded[k]
+        assert w.stride() == v.stride() and w.storage_offset() == v.storage_offset() and torch.equal(w, v), k
+    for k in ("t", "rows", "cols", "stepped", "diag", "elem"):
+        assert storage_ptr(loaded[k]) == storage_ptr(loaded["base"]), k
+
+
+def views():
+    sd = views_state_dict()
+    for name, legacy in (("views.pt", False), ("views_legacy.pt", True)):
+        save(name, sd, legacy=legacy)
+        check_views(sd, torch.load(os.path.join(OUT, name)))
+    write_safetensors(os.path.join(OUT, "views_expected.safetensors"), torch.load(os.path.join(OUT, "views.pt")))
+
+
+def sharded():
+    folder = os.path.join(OUT, "sharded")
+    os.makedirs(folder, exist_ok=True)
+    torch.manual_seed(3)
+    emb = torch.randn(5, 4)
+    qkv = torch.randn(6, 4)
+    shards = [
+        collections.OrderedDict([("embed.weight", emb), ("lm_head.weight", emb),  # tied
+                                 ("q.weight", qkv[0:2]), ("k.weight", qkv[2:4]), ("v.weight", qkv[4:6])]),
+        collections.OrderedDict([("norm.weight", torch.ones(4)), ("proj.weight", torch.randn(4, 3).T),
+                                 ("pos", torch.arange(8).expand(2, 8))]),
+    ]
+    weight_map, total, everything = {}, 0, {}
+    for i, sd in enumerate(shards):
+        name = "pytorch_model-%05d-of-%05d.bin" % (i + 1, len(shards))
+        save(os.path.join("sharded", name), sd)
+        loaded = torch.load(os.path.join(folder, name))
+        storages = {}
+        for k, v in loaded.items():
+            weight_map[k] = name
+            storages[storage_ptr(v)] = storage_size(v)
+            everything[k] = v
+        total += sum(storages.values())
+    # As transformers' save_pretrained writes it.
+    with open(os.path.join(folder, "pytorch_model.bin.index.json"), "w") as f:
+        f.write(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2, sort_keys=True) + "\n")
+    write_safetensors(os.path.join(OUT, "sharded_expected.safetensors"), everything)
+
+
 # --- malicious checkpoints
 
 def zip_with_pickle(name, data_pkl, error_global):
@@ -511,7 +586,7 @@ def main():
     save("shared_no_complete.pt", {"a": big[0:6], "b": big[3:9]})
     full = torch.arange(100, dtype=torch.float32)
     save("overlap_quirk.pt", {"A": full, "B": full[10:20], "C": full[30:40]})
-    save("expanded.pt", {"e": torch.arange(4, dtype=torch.float32).expand(3, 4)}, error="unsupported")
+    save("expanded.pt", {"e": torch.arange(4, dtype=torch.float32).expand(3, 4)})
     qt = torch.quantize_per_tensor(torch.tensor([0.5, 1.0]), 0.1, 0, torch.quint8)
     torch.save({"q": qt}, os.path.join(OUT, "quantized.pt"))
     expected["quantized.pt"] = {"error": "forbidden", "global": "torch._utils._rebuild_qtensor"}
@@ -521,6 +596,8 @@ def main():
     record_variant("state_dict.pt", "missing_storage.pt", drop=("data/1",), error="missing")
     legacy_view()
     torch2_v3()
+    views()
+    sharded()
     malicious()
 
     with open(os.path.join(OUT, "expected.json"), "w") as f:
