@@ -285,6 +285,7 @@ func cleanMessage(s string) string {
 var flagNames = strings.NewReplacer(
 	"Options.SkipNonTensors", "--skip-non-tensors",
 	"Options.MaxPickleSize", "--max-pickle-size",
+	"Options.MaxOutputSize", "--max-output-size",
 	"an Authorization header in Options.Header", `--header "Authorization: Bearer TOKEN"`,
 	"Options.Header", "--header",
 	"Options.MaxHeaderSize", "the header size limit",

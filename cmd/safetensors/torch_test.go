@@ -127,3 +127,32 @@ func TestConvertTorchHintsNameFlags(t *testing.T) {
 		t.Errorf("stdout %q", stdout)
 	}
 }
+
+// TestConvertTorchSharded converts a sharded .bin checkpoint given by its
+// index into a folder: a safetensors shard per .bin shard and
+// transformers' index, which the other commands then read; a second run
+// needs --force.
+func TestConvertTorchSharded(t *testing.T) {
+	in := filepath.Join(torchTestdata, "sharded", "pytorch_model.bin.index.json")
+	out := filepath.Join(t.TempDir(), "converted")
+	stdout, _ := mustRun(t, 0, "convert-torch", in, out)
+	index := filepath.Join(out, "model.safetensors.index.json")
+	if !strings.Contains(stdout, "2 shards and the index "+index+"\n") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	for _, name := range []string{"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	// The set reads back: every tensor is listed, in one of the shards.
+	got, _ := inspected(t, out)
+	if strings.Count(got, ";") != 7 {
+		t.Errorf("inspect of the converted set: %s", got)
+	}
+	mustRun(t, 0, "verify", index)
+	if _, stderr, code := cli(t, "convert-torch", in, out); code != 1 || !strings.Contains(stderr, "exists (use --force") {
+		t.Errorf("second conversion without --force: exit code %d, stderr %q", code, stderr)
+	}
+	mustRun(t, 0, "convert-torch", "-f", in, out)
+}
