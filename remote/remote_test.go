@@ -407,7 +407,7 @@ func TestStalledResponseIsRetried(t *testing.T) {
 		}
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off["d"][0], off["d"][1]-1, len(fl.data)))
 		w.Header().Set("Content-Length", "300000")
-		w.Header().Set("ETag", fl.etag)
+		setValidators(w, fl)
 		w.WriteHeader(http.StatusPartialContent)
 		w.Write(fl.data[off["d"][0] : off["d"][0]+1000])
 		http.NewResponseController(w).Flush()
@@ -645,7 +645,7 @@ func TestInvalidResponses(t *testing.T) {
 			require.NoError(t, err)
 			start := s.count()
 			s.setHook(func(n int, w http.ResponseWriter, r *http.Request, fl file) bool {
-				w.Header().Set("ETag", fl.etag)
+				setValidators(w, fl)
 				answer(w, fl)
 				return true
 			})
