@@ -344,3 +344,20 @@ func TestModelSymlinks(t *testing.T) {
 		assert.ErrorIs(t, err, fs.ErrPermission)
 	})
 }
+
+// A sparse index file of 1 TiB, opened with no limit: refused early, not
+// read whole into memory.
+func TestSparseIndex(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, safetensors.IndexName)
+	prefix := []byte(`{"weight_map": {"a": "` + shard1 + `"}, "metadata": {"x": "`)
+	prefix = append(prefix, bytes.Repeat([]byte("y"), 20<<20)...) // a real first step
+	require.NoError(t, os.WriteFile(path, prefix, 0o644))
+	if err := os.Truncate(path, tib); err != nil {
+		t.Skip("no sparse 1 TiB file here:", err)
+	}
+	var err error
+	n := allocated(func() { _, err = safetensors.Options{MaxHeaderSize: -1}.OpenModel(dir) })
+	assert.ErrorIs(t, err, safetensors.ErrInvalidIndex)
+	assert.Less(t, n, uint64(200<<20))
+}

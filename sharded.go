@@ -254,9 +254,28 @@ func readIndexFile(path string, nofollow bool, limit int64) ([]byte, error) {
 	if limit >= 0 {
 		r = io.LimitReader(f, limit+1)
 	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	// Read in steps; past the first ReadStep bytes, a step holding a byte
+	// that JSON allows nowhere ends the read, so that a sparse file of
+	// zeros (with no limit) fails early instead of filling memory.
+	var b []byte
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, max(512, min(len(b), ReadStep)))
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		if chunk := b[len(b) : len(b)+n]; len(b) >= ReadStep {
+			if i := slices.IndexFunc(chunk, func(c byte) bool { return c < 0x20 && c != '\t' && c != '\n' && c != '\r' }); i >= 0 {
+				return nil, &fs.PathError{Op: "open model", Path: path, Err: &FormatError{Err: ErrInvalidIndex, Offset: int64(len(b) + i),
+					Msg: fmt.Sprintf("the index holds the control character %#02x, which JSON allows nowhere", chunk[i])}}
+			}
+		}
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
 	}
 	if limit >= 0 && int64(len(b)) > limit {
 		return nil, &fs.PathError{Op: "open model", Path: path, Err: fmt.Errorf("%w: the index is larger than the limit of %d bytes", ErrInvalidIndex, limit)}
