@@ -334,6 +334,20 @@ func TestModelSymlinks(t *testing.T) {
 			require.NoError(t, m.Verify())
 			m.Close()
 		}
+		// A model in a subfolder of the repository (diffusers' layout), and
+		// a single file found in a folder.
+		symlink(t, "../../../blobs/h0", filepath.Join(snap, "unet", safetensors.IndexName))
+		symlink(t, "../../../blobs/h1", filepath.Join(snap, "unet", shard1))
+		symlink(t, "../../../blobs/h2", filepath.Join(snap, "unet", shard2))
+		symlink(t, "../../../blobs/h1", filepath.Join(snap, "vae", safetensors.SingleFileName))
+		for _, path := range []string{filepath.Join(snap, "unet"), filepath.Join(snap, "vae")} {
+			m, err := safetensors.OpenModel(path)
+			require.NoError(t, err, path)
+			a, err := m.GetTensor("a")
+			require.NoError(t, err)
+			assert.Equal(t, []byte{1, 2}, a.Data())
+			m.Close()
+		}
 		// A link from the snapshot to another repository's blobs is out.
 		other := filepath.Join(filepath.Dir(repo), "models--evil--repo", "blobs", "x")
 		require.NoError(t, os.MkdirAll(filepath.Dir(other), 0o755))

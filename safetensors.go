@@ -29,7 +29,8 @@ type Options struct {
 	// is opened only if, once every link is resolved, it is inside the
 	// model's folder (the folder of the index, or the folder given) or, for
 	// the Hugging Face cache's layout, where a folder REPO/snapshots/REV
-	// holds links to ../../blobs/HASH, inside REPO/blobs; a file that leads
+	// (or a subfolder of it) holds links to ../../blobs/HASH, inside
+	// REPO/blobs; a file that leads
 	// elsewhere is refused with an error wrapping [fs.ErrPermission] (and
 	// [ErrInvalidIndex] for a shard). The index or file named by the path
 	// given to OpenModel is opened wherever it leads: the caller chose it.

@@ -177,9 +177,14 @@ func (o Options) newModelDir(dir string) (*modelDir, error) {
 		return nil, err
 	}
 	md.roots = []string{real}
-	// The Hugging Face cache: REPO/snapshots/REV/NAME -> ../../blobs/HASH.
-	if parent := filepath.Dir(real); filepath.Base(parent) == "snapshots" {
-		md.roots = append(md.roots, filepath.Join(filepath.Dir(parent), "blobs"))
+	// The Hugging Face cache: REPO/snapshots/REV/NAME -> ../../blobs/HASH,
+	// and REPO/snapshots/REV/SUB/NAME -> ../../../blobs/HASH for a model in
+	// a subfolder of its repository (as diffusers lays them out).
+	for d := real; filepath.Dir(d) != d; d = filepath.Dir(d) {
+		if parent := filepath.Dir(d); filepath.Base(parent) == "snapshots" {
+			md.roots = append(md.roots, filepath.Join(filepath.Dir(parent), "blobs"))
+			break
+		}
 	}
 	return md, nil
 }
