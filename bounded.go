@@ -10,12 +10,15 @@ import (
 )
 
 // ReadStep is how many bytes a [File] of [NewReader] allocates before any
-// of them have arrived: 16 MiB. A header, a tensor ([File.GetTensor]) or a
-// selection ([View.Get]) larger than this is read in steps, each into a
-// buffer at most twice what has arrived so far, so that a size that is only
-// a claim (a server's, for a remote file) costs no more memory than the
-// bytes that really come: a lie fails on the read, not on the allocation.
-const ReadStep = 16 << 20
+// of them have arrived, when its size is only a claim: 32 MiB. A header, a
+// tensor ([File.GetTensor]) or a selection ([View.Get]) larger than this is
+// read in steps, each into a buffer at most twice what has arrived so far,
+// so that a size that is only a claim (a server's, for a remote file) costs
+// no more memory than the bytes that really come: a lie fails on the read,
+// not on the allocation. 32 MiB is four of the remote package's default
+// 8 MiB chunks, so that even the first step keeps its default four
+// requests in flight.
+const ReadStep = 32 << 20
 
 // readGrowing returns n bytes that read fills: read(p, off) must fill p
 // with the bytes at off (from 0 to n). Up to ReadStep bytes are read at
@@ -187,4 +190,16 @@ func splitPlan(p runPlan, max int64, part func(runPlan) error) error {
 		}
 	}
 	return nil
+}
+
+// sizeIsReal reports whether r is known to hold size bytes: a regular file
+// (an *os.File, or anything else whose Stat says so) at least that long.
+// Any other reader's size is a claim.
+func sizeIsReal(r io.ReaderAt, size int64) bool {
+	s, ok := r.(interface{ Stat() (fs.FileInfo, error) })
+	if !ok {
+		return false
+	}
+	fi, err := s.Stat()
+	return err == nil && fi.Mode().IsRegular() && fi.Size() >= size
 }

@@ -54,11 +54,14 @@ type File struct {
 	h    *header
 	size int64 // the whole file's size in bytes
 
-	kind  backend
-	mem   []byte      // the whole file: the mapping (Open) or the caller's bytes (Load); nil once closed
-	ra    io.ReaderAt // NewReader's reader; nil otherwise
-	osf   *os.File    // Open's file, kept for copying reads, which pread does faster than page faults
-	unmap func() error
+	kind backend
+	mem  []byte      // the whole file: the mapping (Open) or the caller's bytes (Load); nil once closed
+	ra   io.ReaderAt // NewReader's reader; nil otherwise
+	// claimed: the size is only what NewReader was told (a server's word),
+	// so reads allocate as bytes arrive (readGrowing).
+	claimed bool
+	osf     *os.File // Open's file, kept for copying reads, which pread does faster than page faults
+	unmap   func() error
 
 	mu     sync.RWMutex // held for reading while copying out of mem; Close takes it to unmap
 	closed atomic.Bool
@@ -161,9 +164,15 @@ func (o Options) load(data []byte) (*File, error) {
 
 // NewReader reads a file of size bytes through r, with positional reads
 // only: it reads the header with two calls to ReadAt (the length, then the
-// JSON) and validates it, and reads each tensor's bytes with one ReadAt when
-// asked. Nothing is mapped. This is the backend for network filesystems,
-// HTTP range requests and any other [io.ReaderAt].
+// JSON; a header over [ReadStep] bytes takes a few more) and validates it,
+// and reads each tensor's bytes with one ReadAt when asked. Nothing is
+// mapped. This is the backend for network filesystems, HTTP range requests
+// and any other [io.ReaderAt].
+//
+// Unless r is a regular *os.File (anything with a Stat method reporting a
+// regular file) of at least size bytes, size is taken for a claim that r
+// may not honour: nothing larger than [ReadStep] is allocated before its
+// bytes arrive (see [File.GetTensor]).
 //
 // The File borrows r: Close does not close it. r must allow concurrent
 // ReadAt calls, as the io.ReaderAt contract says, for the File's methods to
@@ -196,7 +205,7 @@ func (o Options) NewReader(r io.ReaderAt, size int64) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &File{h: h, size: size, kind: reader, ra: r}, nil
+	return &File{h: h, size: size, kind: reader, ra: r, claimed: !sizeIsReal(r, size)}, nil
 }
 
 // readFullAt fills p from r at off. A short read is io.ErrUnexpectedEOF.
@@ -305,12 +314,13 @@ func (f *File) All() iter.Seq2[string, TensorInfo] {
 //
 // From a File of [Open] or [Load] it is a view: no bytes are copied, and
 // nothing is allocated. From a File of [NewReader] its bytes are read into
-// a new buffer that the caller owns: with one ReadAt for a tensor of up to
-// [ReadStep] bytes; a larger one is read in steps that each at most double
-// what has arrived, so that a size that is only a claim (a server's) costs
-// no more memory than the bytes that really came. The steps cost about one
-// extra copy of the tensor; [File.ReadInto] into the caller's own buffer
-// avoids it.
+// a new buffer that the caller owns, with one ReadAt; except that when the
+// size given to NewReader is only a claim (any reader but a regular
+// *os.File that long: a server's word, for a remote file), a tensor larger
+// than [ReadStep] is read in steps that each at most double what has
+// arrived, so that the claim costs no more memory than the bytes that
+// really came. The steps cost about one extra copy of the tensor;
+// [File.ReadInto] into the caller's own buffer avoids it.
 func (f *File) GetTensor(name string) (Tensor, error) {
 	i, ok := f.h.index[name]
 	if !ok {
@@ -331,9 +341,15 @@ func (f *File) GetTensor(name string) (Tensor, error) {
 	if f.closed.Load() {
 		return Tensor{}, ErrClosed
 	}
-	buf, err := readGrowing(ti.Size(), func(p []byte, off int64) error {
-		return f.readAt(p, ti.DataOffsets[0]+off)
-	})
+	read := func(p []byte, off int64) error { return f.readAt(p, ti.DataOffsets[0]+off) }
+	var buf []byte
+	var err error
+	if f.claimed {
+		buf, err = readGrowing(ti.Size(), read)
+	} else {
+		buf = make([]byte, ti.Size())
+		err = read(buf, 0)
+	}
 	if err != nil {
 		return Tensor{}, tensorReadErr(name, err)
 	}

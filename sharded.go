@@ -265,7 +265,9 @@ func readIndexFile(path string, nofollow bool, limit int64) ([]byte, error) {
 	var b []byte
 	for {
 		if len(b) == cap(b) {
-			b = slices.Grow(b, max(512, min(len(b), ReadStep)))
+			next := make([]byte, len(b), max(512, 2*len(b)))
+			copy(next, b)
+			b = next
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		if chunk := b[len(b) : len(b)+n]; len(b) >= ReadStep {
