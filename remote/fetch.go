@@ -442,7 +442,7 @@ func (r *ReaderAt) ranged(resp *http.Response, dst []byte, off int64) (n int, er
 	if ok && size >= 0 && size != r.size {
 		return 0, fmt.Errorf("%w: its size was %d bytes, it is now %d", ErrChanged, r.size, size)
 	}
-	if want := off + int64(len(dst)) - 1; !ok || first != off || last != want {
+	if want := off + int64(len(dst)) - 1; !ok || first != off || last != want || size < 0 {
 		return 0, fmt.Errorf("%w: Content-Range %q for a request of bytes %d-%d", ErrInvalidResponse, cr, off, want)
 	}
 	if resp.ContentLength >= 0 && resp.ContentLength != int64(len(dst)) {

@@ -633,6 +633,11 @@ func TestInvalidResponses(t *testing.T) {
 			w.WriteHeader(http.StatusPartialContent)
 			w.Write(fl.data[d0 : d1+4])
 		},
+		"size not stated": func(w http.ResponseWriter, fl file) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", d0, d1-1))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(fl.data[d0:d1])
+		},
 		"416 for a range inside the file": func(w http.ResponseWriter, fl file) {
 			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", len(fl.data)))
 			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
