@@ -391,7 +391,8 @@ func appendPyString(b []byte, s string) ([]byte, error) {
 // renamed into place, the index last, and a file that a new one replaces
 // is kept aside until every rename has succeeded. A failure at any point
 // (a full disk, a failed rename) removes the temporary files and leaves
-// the previous checkpoint in the folder as it was, index and shards. New
+// the previous checkpoint in the folder as it was, index and shards (so the
+// disk needs room for both checkpoints while the new one is written). New
 // files get 0666 less the umask; a file replaced keeps its permission
 // bits.
 func SaveSharded(dir string, tensors map[string]Tensor, opts ShardOptions) (*ShardPlan, error) {
