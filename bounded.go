@@ -9,15 +9,16 @@ import (
 	"slices"
 )
 
-// ReadStep is how many bytes a [File] of [NewReader] allocates before any
-// of them have arrived, when its size is only a claim: 32 MiB. A header, a
-// tensor ([File.GetTensor]) or a selection ([View.Get]) larger than this is
-// read in steps, each into a buffer at most twice what has arrived so far,
-// so that a size that is only a claim (a server's, for a remote file) costs
-// no more memory than the bytes that really come: a lie fails on the read,
-// not on the allocation. 32 MiB is four of the remote package's default
-// 8 MiB chunks, so that even the first step keeps its default four
-// requests in flight.
+// ReadStep is how many bytes are allocated for a read before any of them
+// have arrived, when the size to read is only a claim: 32 MiB. A header
+// (from any backend), and a tensor ([File.GetTensor]) or a selection
+// ([View.Get]) of a File of [NewReader] whose size is a claim, larger than
+// this, is read in steps, each into a buffer at most twice what has
+// arrived so far, so that a claim (a server's, for a remote file) costs no
+// more memory than the bytes that really come: a lie fails on the read, not
+// on the allocation. 32 MiB is four of the remote package's default 8 MiB
+// chunks, so that even the first step keeps its default four requests in
+// flight.
 const ReadStep = 32 << 20
 
 // readGrowing returns n bytes that read fills: read(p, off) must fill p
