@@ -137,7 +137,9 @@ type Options struct {
 	StallTimeout time.Duration
 	// MaxHeaderSize is the largest header accepted, as in
 	// [safetensors.Options]; it also limits the size of an index. Zero
-	// means safetensors.DefaultMaxHeaderSize.
+	// means safetensors.DefaultMaxHeaderSize; a negative value, no limit
+	// but the file's claimed size, with memory still allocated only as
+	// bytes arrive.
 	MaxHeaderSize int64
 }
 
