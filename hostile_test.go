@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -218,13 +217,6 @@ func guard(t *testing.T, what string, f func()) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s has not returned after 30 s", what)
-	}
-}
-
-func mkfifo(t *testing.T, path string) {
-	t.Helper()
-	if err := syscall.Mkfifo(path, 0o644); err != nil {
-		t.Skip("no named pipes here:", err)
 	}
 }
 
