@@ -131,6 +131,15 @@ func TestGrowingReadsMatchLoad(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(got.Data(), data), "GetTensor through NewReader differs")
 	assert.Equal(t, []int{rows, cols}, got.Shape())
+	// Over an *os.File the size is real, and the tensor is read at once.
+	osf, err := os.Open(writeTemp(t, file))
+	require.NoError(t, err)
+	defer osf.Close()
+	direct, err := safetensors.NewReader(osf, int64(len(file)))
+	require.NoError(t, err)
+	got, err = direct.GetTensor("t")
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(got.Data(), data), "GetTensor through NewReader(*os.File) differs")
 	for _, sel := range []string{":", "::-1", "1:, ::2", "::-1, 3::-3", ":, 5", "7:4099:2", "..., 1:-1"} {
 		idx, err := safetensors.ParseIndex(sel)
 		require.NoError(t, err)
