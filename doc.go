@@ -66,10 +66,22 @@
 //     the header length is checked against the file's size before anything
 //     is allocated, and no allocation is sized by a number from the JSON.
 //     Parsing takes time linear in N. JSON nesting is limited to 127 levels.
-//   - Reading a tensor from a validated File cannot go out of bounds.
-//     NewReader allocates a tensor's size only once the header has been
-//     checked against the size the caller gave; a reader shorter than that
-//     size gives [io.ErrUnexpectedEOF], not a short tensor.
+//   - Reading a tensor from a validated File cannot go out of bounds. The
+//     size given to NewReader may be a claim (a server's): a File of
+//     NewReader allocates at most [ReadStep] bytes before any arrive, and
+//     reads larger headers, tensors and selections in steps, each into a
+//     buffer at most twice what has arrived; a reader shorter than its size
+//     gives [io.ErrUnexpectedEOF], not a short tensor.
+//   - Only regular files are read: [Open], [OpenModel] and the index reader
+//     refuse named pipes, devices and sockets ([ErrNotRegular]) without
+//     blocking on them. OpenModel follows symbolic links only inside the
+//     model's folder, or into the repository's blobs in the Hugging Face
+//     cache, unless [Options.FollowSymlinks] says otherwise.
+//   - [SaveFile] replaces a file atomically, and [SaveSharded] replaces a
+//     checkpoint as a set: a failure leaves the previous one intact.
+//
+// The repository's SECURITY.md lists these promises and their limits, and
+// says how to report a problem.
 //
 // What it cannot guarantee: views from [Open] are memory shared with the
 // file. If another process truncates the file while it is mapped, touching

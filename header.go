@@ -51,6 +51,11 @@ type header struct {
 	index    map[string]int32  // name -> index into tensors
 }
 
+// implausibleHeader is a header length (1 TiB) that no safetensors file
+// has: 8 bytes of text read as a number are far beyond it, and printing that
+// number would print the text ("root:x:0" reads as 3475222254926655346).
+const implausibleHeader = 1 << 40
+
 // readPrefix applies the reference's first three checks to the first bytes
 // of a file of fileSize bytes and returns the header length N.
 func readPrefix(prefix []byte, fileSize, limit int64) (int64, error) {
@@ -59,9 +64,15 @@ func readPrefix(prefix []byte, fileSize, limit int64) (int64, error) {
 	}
 	n := binary.LittleEndian.Uint64(prefix)
 	if limit >= 0 && n > uint64(limit) {
+		if n >= implausibleHeader {
+			return 0, formatErr(ErrHeaderTooLarge, 0, "this is not a safetensors file: its first 8 bytes are no plausible header length")
+		}
 		return 0, formatErr(ErrHeaderTooLarge, 0, "header length %d is over the limit of %d bytes", n, limit)
 	}
 	if n > uint64(fileSize-prefixSize) {
+		if n >= implausibleHeader {
+			return 0, formatErr(ErrInvalidHeaderLength, 0, "this is not a safetensors file: its first 8 bytes are no plausible header length")
+		}
 		return 0, formatErr(ErrInvalidHeaderLength, 0, "header length %d runs past the end of the %d-byte file", n, fileSize)
 	}
 	return int64(n), nil

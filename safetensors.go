@@ -19,8 +19,22 @@ type Options struct {
 	// MaxHeaderSize is the largest header accepted when reading, and
 	// produced when writing, in bytes. Zero means DefaultMaxHeaderSize
 	// (100,000,000, the reference's limit); a negative value means no limit
-	// but the file's own size.
+	// but the file's own size (the header is then read in steps of
+	// [ReadStep] bytes, as it arrives, and a step that cannot be JSON ends
+	// it).
 	MaxHeaderSize int64
+	// FollowSymlinks lets [Options.OpenModel] reach the files of a model's
+	// folder (the shards an index names, or the file or index it finds in a
+	// folder) through symbolic links that lead anywhere. By default a file
+	// is opened only if, once every link is resolved, it is inside the
+	// model's folder (the folder of the index, or the folder given) or, for
+	// the Hugging Face cache's layout, where a folder REPO/snapshots/REV
+	// (or a subfolder of it) holds links to ../../blobs/HASH, inside
+	// REPO/blobs; a file that leads
+	// elsewhere is refused with an error wrapping [fs.ErrPermission] (and
+	// [ErrInvalidIndex] for a shard). The index or file named by the path
+	// given to OpenModel is opened wherever it leads: the caller chose it.
+	FollowSymlinks bool
 }
 
 func (o Options) maxHeader() int64 {
@@ -40,11 +54,14 @@ type File struct {
 	h    *header
 	size int64 // the whole file's size in bytes
 
-	kind  backend
-	mem   []byte      // the whole file: the mapping (Open) or the caller's bytes (Load); nil once closed
-	ra    io.ReaderAt // NewReader's reader; nil otherwise
-	osf   *os.File    // Open's file, kept for copying reads, which pread does faster than page faults
-	unmap func() error
+	kind backend
+	mem  []byte      // the whole file: the mapping (Open) or the caller's bytes (Load); nil once closed
+	ra   io.ReaderAt // NewReader's reader; nil otherwise
+	// claimed: the size is only what NewReader was told (a server's word),
+	// so reads allocate as bytes arrive (readGrowing).
+	claimed bool
+	osf     *os.File // Open's file, kept for copying reads, which pread does faster than page faults
+	unmap   func() error
 
 	mu     sync.RWMutex // held for reading while copying out of mem; Close takes it to unmap
 	closed atomic.Bool
@@ -65,13 +82,20 @@ type File struct {
 // systems without memory mapping, Open reads the whole file into memory
 // instead, and the views are of that copy.
 //
+// Only a regular file is read: a named pipe, a device or a socket is
+// refused with an error wrapping [ErrNotRegular], without blocking.
+//
 // Errors are of type [*fs.PathError], wrapping the sentinel of the rule that
 // failed.
 func Open(path string) (*File, error) { return Options{}.Open(path) }
 
 // Open is [Open] with these options.
-func (o Options) Open(path string) (*File, error) {
-	osf, err := os.Open(path)
+func (o Options) Open(path string) (*File, error) { return o.open(path, false) }
+
+// open is Open, refusing a symbolic link as the last element of path when
+// nofollow is set (for a path whose links were resolved and checked).
+func (o Options) open(path string, nofollow bool) (*File, error) {
+	osf, st, err := openRegular(path, nofollow)
 	if err != nil {
 		return nil, err
 	}
@@ -81,14 +105,7 @@ func (o Options) Open(path string) (*File, error) {
 			osf.Close()
 		}
 	}()
-	st, err := osf.Stat()
-	if err != nil {
-		return nil, err
-	}
 	size := st.Size()
-	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("safetensors: not a regular file")}
-	}
 	// Check the prefix before mapping, so that a file with a bad prefix costs
 	// one small read and no mapping.
 	var prefix [prefixSize]byte
@@ -104,9 +121,13 @@ func (o Options) Open(path string) (*File, error) {
 	// The header is read with pread rather than through the mapping: on
 	// machines where page faults are slow, faulting in a large header's pages
 	// cost more than parsing it (BENCHMARKS.md).
-	hdr := make([]byte, n)
-	if err := readFullAt(osf, hdr, prefixSize); err != nil {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	hdr, err := readHeader(osf, n)
+	if err != nil {
+		op := "read"
+		if fe := (*FormatError)(nil); errors.As(err, &fe) {
+			op = "open"
+		}
+		return nil, &fs.PathError{Op: op, Path: path, Err: err}
 	}
 	h, err := parseHeader(hdr, size)
 	if err != nil {
@@ -143,9 +164,15 @@ func (o Options) load(data []byte) (*File, error) {
 
 // NewReader reads a file of size bytes through r, with positional reads
 // only: it reads the header with two calls to ReadAt (the length, then the
-// JSON) and validates it, and reads each tensor's bytes with one ReadAt when
-// asked. Nothing is mapped. This is the backend for network filesystems,
-// HTTP range requests and any other [io.ReaderAt].
+// JSON; a header over [ReadStep] bytes takes a few more) and validates it,
+// and reads each tensor's bytes with one ReadAt when asked. Nothing is
+// mapped. This is the backend for network filesystems, HTTP range requests
+// and any other [io.ReaderAt].
+//
+// Unless r is a regular *os.File (anything with a Stat method reporting a
+// regular file) of at least size bytes, size is taken for a claim that r
+// may not honour: nothing larger than [ReadStep] is allocated before its
+// bytes arrive (see [File.GetTensor]).
 //
 // The File borrows r: Close does not close it. r must allow concurrent
 // ReadAt calls, as the io.ReaderAt contract says, for the File's methods to
@@ -167,17 +194,18 @@ func (o Options) NewReader(r io.ReaderAt, size int64) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	// n is at most the limit and at most size-8; the allocation is bounded
-	// by both, and is the header's own size.
-	hdr := make([]byte, n)
-	if err := readFullAt(r, hdr, prefixSize); err != nil {
+	// n is at most the limit and at most size-8, but size is only what the
+	// caller was told (a server's word, for a remote file): readHeader
+	// allocates as the bytes arrive.
+	hdr, err := readHeader(r, n)
+	if err != nil {
 		return nil, err
 	}
 	h, err := parseHeader(hdr, size)
 	if err != nil {
 		return nil, err
 	}
-	return &File{h: h, size: size, kind: reader, ra: r}, nil
+	return &File{h: h, size: size, kind: reader, ra: r, claimed: !sizeIsReal(r, size)}, nil
 }
 
 // readFullAt fills p from r at off. A short read is io.ErrUnexpectedEOF.
@@ -285,8 +313,14 @@ func (f *File) All() iter.Seq2[string, TensorInfo] {
 // GetTensor returns the named tensor.
 //
 // From a File of [Open] or [Load] it is a view: no bytes are copied, and
-// nothing is allocated. From a File of [NewReader] its bytes are read with
-// one ReadAt into a new buffer that the caller owns.
+// nothing is allocated. From a File of [NewReader] its bytes are read into
+// a new buffer that the caller owns, with one ReadAt; except that when the
+// size given to NewReader is only a claim (any reader but a regular
+// *os.File that long: a server's word, for a remote file), a tensor larger
+// than [ReadStep] is read in steps that each at most double what has
+// arrived, so that the claim costs no more memory than the bytes that
+// really came. The steps cost about one extra copy of the tensor;
+// [File.ReadInto] into the caller's own buffer avoids it.
 func (f *File) GetTensor(name string) (Tensor, error) {
 	i, ok := f.h.index[name]
 	if !ok {
@@ -307,8 +341,16 @@ func (f *File) GetTensor(name string) (Tensor, error) {
 	if f.closed.Load() {
 		return Tensor{}, ErrClosed
 	}
-	buf := make([]byte, ti.Size())
-	if err := f.readAt(buf, ti.DataOffsets[0]); err != nil {
+	read := func(p []byte, off int64) error { return f.readAt(p, ti.DataOffsets[0]+off) }
+	var buf []byte
+	var err error
+	if f.claimed {
+		buf, err = readGrowing(ti.Size(), read)
+	} else {
+		buf = make([]byte, ti.Size())
+		err = read(buf, 0)
+	}
+	if err != nil {
 		return Tensor{}, tensorReadErr(name, err)
 	}
 	return Tensor{dtype: ti.DType, shape: ti.Shape, data: buf}, nil

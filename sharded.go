@@ -81,52 +81,135 @@ type shard struct {
 // exists, but opens no shard: shards are opened, with [Open] (memory
 // mapped), on first use. A single-file model is opened at once. Shard names
 // in the index must be relative paths inside the index's folder: absolute
-// paths and ".." are refused (subfolders and symbolic links are allowed).
+// paths and ".." are refused. Subfolders are allowed, and so are symbolic
+// links that stay inside the folder or, in the Hugging Face cache, lead to
+// the repository's blobs; see [Options.FollowSymlinks]. Only regular files
+// are read: see [ErrNotRegular].
 //
 // Errors in the index wrap [ErrInvalidIndex]; a missing shard also wraps
 // [fs.ErrNotExist].
 func OpenModel(path string) (*Model, error) { return Options{}.OpenModel(path) }
 
 // OpenModel is [OpenModel] with these options. The shards are opened with
-// [Options.Open], and MaxHeaderSize also limits the size of the index file.
+// [Options.Open], MaxHeaderSize also limits the size of the index file, and
+// FollowSymlinks says where symbolic links of the model's folder may lead.
 func (o Options) OpenModel(path string) (*Model, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
+	var md *modelDir
+	open := path // the path to open: path, or where it leads once checked
+	nofollow := false
 	if st.IsDir() {
+		if md, err = o.newModelDir(path); err != nil {
+			return nil, err
+		}
 		if path, err = findModel(path); err != nil {
 			return nil, err
 		}
+		if open, err = md.resolve(filepath.Base(path)); err != nil {
+			return nil, err
+		}
+		nofollow = md.roots != nil
 	}
 	if !strings.HasSuffix(path, ".json") {
-		f, err := o.Open(path)
+		f, err := o.open(open, nofollow)
 		if err != nil {
 			return nil, err
 		}
 		return NewFileModel(f, filepath.Base(path)), nil
 	}
-	index, err := readIndexFile(path, o.maxHeader())
+	if md == nil {
+		if md, err = o.newModelDir(filepath.Dir(path)); err != nil {
+			return nil, err
+		}
+	}
+	index, err := readIndexFile(open, nofollow, o.maxHeader())
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(path)
 	m, err := NewModel(index, func(name string) (*File, error) {
-		return o.Open(filepath.Join(dir, filepath.FromSlash(name)))
+		p, err := md.resolve(name)
+		if err != nil {
+			return nil, err
+		}
+		return o.open(p, md.roots != nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, s := range m.shards {
-		p := filepath.Join(dir, filepath.FromSlash(s.name))
-		if _, err := os.Stat(p); err != nil {
+		p, err := md.resolve(s.name)
+		if err == nil {
+			var st fs.FileInfo
+			if st, err = os.Stat(p); err == nil {
+				err = checkRegular(p, st)
+			}
+		}
+		if err != nil {
 			return nil, &indexError{
-				msg:  fmt.Sprintf("%v: index %s names shard %q, which cannot be found: %v", ErrInvalidIndex, path, s.name, err),
+				msg:  fmt.Sprintf("%v: index %s names shard %q, which cannot be opened: %v", ErrInvalidIndex, path, s.name, err),
 				errs: []error{ErrInvalidIndex, err},
 			}
 		}
 	}
 	return m, nil
+}
+
+// modelDir is a model's folder on disk, and the folders that the files it
+// names may lead to once symbolic links are resolved.
+type modelDir struct {
+	dir   string
+	roots []string // absolute and resolved; nil when links may lead anywhere
+}
+
+func (o Options) newModelDir(dir string) (*modelDir, error) {
+	md := &modelDir{dir: dir}
+	if o.FollowSymlinks {
+		return md, nil
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err == nil {
+		real, err = filepath.Abs(real)
+	}
+	if err != nil {
+		return nil, err
+	}
+	md.roots = []string{real}
+	// The Hugging Face cache: REPO/snapshots/REV/NAME -> ../../blobs/HASH,
+	// and REPO/snapshots/REV/SUB/NAME -> ../../../blobs/HASH for a model in
+	// a subfolder of its repository (as diffusers lays them out).
+	for d := real; filepath.Dir(d) != d; d = filepath.Dir(d) {
+		if parent := filepath.Dir(d); filepath.Base(parent) == "snapshots" {
+			md.roots = append(md.roots, filepath.Join(filepath.Dir(parent), "blobs"))
+			break
+		}
+	}
+	return md, nil
+}
+
+// resolve returns the path of name (slash-separated, relative to the
+// folder) to open: with every link resolved, once checked to be inside the
+// roots, or as it is when links may lead anywhere.
+func (md *modelDir) resolve(name string) (string, error) {
+	p := filepath.Join(md.dir, filepath.FromSlash(name))
+	if md.roots == nil {
+		return p, nil
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err == nil {
+		real, err = filepath.Abs(real)
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, root := range md.roots {
+		if rel, err := filepath.Rel(root, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel) {
+			return real, nil
+		}
+	}
+	return "", &fs.PathError{Op: "open", Path: p, Err: fmt.Errorf("safetensors: a symbolic link out of the model's folder %s (Options.FollowSymlinks allows it): %w", md.roots[0], fs.ErrPermission)}
 }
 
 // findModel picks the model file of folder dir, as OpenModel documents.
@@ -165,9 +248,9 @@ func findModel(dir string) (string, error) {
 }
 
 // readIndexFile reads an index file of at most limit bytes (no limit when
-// limit is negative).
-func readIndexFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+// limit is negative), which must be a regular file.
+func readIndexFile(path string, nofollow bool, limit int64) ([]byte, error) {
+	f, _, err := openRegular(path, nofollow)
 	if err != nil {
 		return nil, err
 	}
@@ -176,9 +259,30 @@ func readIndexFile(path string, limit int64) ([]byte, error) {
 	if limit >= 0 {
 		r = io.LimitReader(f, limit+1)
 	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	// Read in steps; past the first ReadStep bytes, a step holding a byte
+	// that JSON allows nowhere ends the read, so that a sparse file of
+	// zeros (with no limit) fails early instead of filling memory.
+	var b []byte
+	for {
+		if len(b) == cap(b) {
+			next := make([]byte, len(b), max(512, 2*len(b)))
+			copy(next, b)
+			b = next
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		if chunk := b[len(b) : len(b)+n]; len(b) >= ReadStep {
+			if i := slices.IndexFunc(chunk, func(c byte) bool { return c < 0x20 && c != '\t' && c != '\n' && c != '\r' }); i >= 0 {
+				return nil, &fs.PathError{Op: "open model", Path: path, Err: &FormatError{Err: ErrInvalidIndex, Offset: int64(len(b) + i),
+					Msg: fmt.Sprintf("the index holds the control character %#02x, which JSON allows nowhere", chunk[i])}}
+			}
+		}
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
 	}
 	if limit >= 0 && int64(len(b)) > limit {
 		return nil, &fs.PathError{Op: "open model", Path: path, Err: fmt.Errorf("%w: the index is larger than the limit of %d bytes", ErrInvalidIndex, limit)}

@@ -7,6 +7,7 @@ package safetensors
 // written as json.dumps(index, indent=2, sort_keys=True) + "\n".
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -364,10 +365,10 @@ func appendPyString(b []byte, s string) ([]byte, error) {
 // sharded checkpoint, as transformers' save_pretrained does with
 // safetensors: the tensors, taken in sorted name order, are split into
 // shards of at most opts.MaxShardSize bytes of data by [PlanShards]'s rule,
-// each shard is written with [SaveFile] (so atomically) with
-// {"format": "pt"} metadata as PREFIX-00001-of-0000N.safetensors, and the
-// index PREFIX.safetensors.index.json is written last, atomically too,
-// byte for byte as transformers writes it ([ShardIndex.WriteTo]). When
+// each shard is written with {"format": "pt"} metadata as
+// PREFIX-00001-of-0000N.safetensors, and the index
+// PREFIX.safetensors.index.json byte for byte as transformers writes it
+// ([ShardIndex.WriteTo]). When
 // everything fits in one shard, the one file is PREFIX.safetensors and no
 // index is written, as transformers does. Either way, [OpenModel] reads
 // the folder back. It returns the plan it followed.
@@ -384,8 +385,16 @@ func appendPyString(b []byte, s string) ([]byte, error) {
 // shards named PREFIX-NNNNN-of-NNNNN.safetensors that the new one does not
 // have (as transformers does), and PREFIX.safetensors or the index,
 // whichever the new checkpoint does not use. No other file is touched.
-// A failure part way leaves the shards written so far in place, and the
-// previous index, if any, as it was.
+//
+// The checkpoint is saved as a set: every file, shards and index, is
+// written in full under a temporary name (and synced) before any is
+// renamed into place, the index last, and a file that a new one replaces
+// is kept aside until every rename has succeeded. A failure at any point
+// (a full disk, a failed rename) removes the temporary files and leaves
+// the previous checkpoint in the folder as it was, index and shards (so the
+// disk needs room for both checkpoints while the new one is written). New
+// files get 0666 less the umask; a file replaced keeps its permission
+// bits.
 func SaveSharded(dir string, tensors map[string]Tensor, opts ShardOptions) (*ShardPlan, error) {
 	return Options{}.SaveSharded(dir, tensors, opts)
 }
@@ -449,10 +458,11 @@ func (o Options) SaveSharded(dir string, tensors map[string]Tensor, opts ShardOp
 //			return w.WriteTensor(name, t)
 //		})
 //
-// Each shard is written atomically: a write that fails, or that writes
-// the tensor short, abandons the shard file and returns the error. Every
-// shard's header is validated before the first file is created; the folder
-// is then handled as by SaveSharded. Tensors cannot share storage here.
+// A write that fails, or that writes the tensor short, abandons the whole
+// set and returns the error: as with SaveSharded, nothing is renamed into
+// place until every file is complete, and the previous checkpoint is left
+// as it was. Every shard's header is validated before the first file is
+// created; the folder is then handled as by SaveSharded. Tensors cannot share storage here.
 func SaveShardedFunc(dir string, tensors []TensorInfo, opts ShardOptions, write func(w *Writer, name string) error) (*ShardPlan, error) {
 	return Options{}.SaveShardedFunc(dir, tensors, opts, write)
 }
@@ -503,25 +513,108 @@ func (o Options) SaveShardedFunc(dir string, tensors []TensorInfo, opts ShardOpt
 }
 
 // writeSharded writes the files of plan into dir, file i through
-// writeFile, then the index, then removes stale files of the same prefix.
+// writeFile, then the index, as a set: every file is first written in full
+// under a temporary name, and only then are they renamed into place, the
+// index last. A file that a new one replaces is kept under a hidden name
+// until every rename has succeeded, so that a failed rename puts the
+// previous set back. Then stale files of the same prefix are removed.
 func writeSharded(dir string, plan *ShardPlan, writeFile func(i int, w io.Writer) error) error {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
+	var targets, temps []string
+	abandon := func() {
+		for _, tmp := range temps {
+			saveFS.remove(tmp)
+		}
+	}
 	for i, f := range plan.Files {
 		path := filepath.Join(dir, f.Name)
-		if err := writeFileAtomic(path, func(w io.Writer) error { return writeFile(i, w) }); err != nil {
+		tmp, err := writeTemp(path, func(w io.Writer) error { return writeFile(i, w) })
+		if err != nil {
+			abandon()
 			return &fs.PathError{Op: "save", Path: path, Err: err}
 		}
+		targets, temps = append(targets, path), append(temps, tmp)
 	}
-	indexPath := filepath.Join(dir, plan.IndexName)
 	if plan.Sharded() {
+		path := filepath.Join(dir, plan.IndexName)
 		x := plan.Index()
-		if err := writeFileAtomic(indexPath, func(w io.Writer) error { _, err := x.WriteTo(w); return err }); err != nil {
-			return &fs.PathError{Op: "save", Path: indexPath, Err: err}
+		tmp, err := writeTemp(path, func(w io.Writer) error { _, err := x.WriteTo(w); return err })
+		if err != nil {
+			abandon()
+			return &fs.PathError{Op: "save", Path: path, Err: err}
 		}
+		targets, temps = append(targets, path), append(temps, tmp)
+	}
+	if err := renameSet(temps, targets); err != nil {
+		return err
+	}
+	if err := saveFS.syncDir(dir); err != nil {
+		return fmt.Errorf("safetensors: the checkpoint is saved, but syncing its directory failed: %w", err)
 	}
 	return removeStale(dir, plan)
+}
+
+// renameSet renames each of temps to its target, in order. Before a
+// target is replaced, the file it holds is kept under a hidden name (a
+// hard link, or a rename where links are not supported); if a rename
+// fails, the targets renamed so far get their old files back, the
+// temporary files are removed, and the error says whether that worked. On
+// success the kept files are removed.
+func renameSet(temps, targets []string) error {
+	kept := make([]string, len(targets)) // "" where there was no file
+	moved := make([]bool, len(targets))  // kept by a rename rather than a link
+	done := 0
+	undo := func(path string, cause error) error {
+		errs := []error{cause}
+		for j := done - 1; j >= 0; j-- {
+			if kept[j] != "" {
+				if err := saveFS.rename(kept[j], targets[j]); err != nil {
+					errs = append(errs, fmt.Errorf("safetensors: putting back %s (kept as %s): %w", targets[j], kept[j], err))
+				}
+			} else {
+				saveFS.remove(targets[j])
+			}
+		}
+		for j := done; j < len(targets); j++ {
+			// A target not yet replaced still holds its file: a kept link
+			// to it is removed (renaming it onto the target would keep both
+			// names), a file moved aside is moved back.
+			if kept[j] != "" && !moved[j] {
+				saveFS.remove(kept[j])
+			} else if kept[j] != "" {
+				if err := saveFS.rename(kept[j], targets[j]); err != nil {
+					errs = append(errs, fmt.Errorf("safetensors: putting back %s (kept as %s): %w", targets[j], kept[j], err))
+				}
+			}
+			saveFS.remove(temps[j])
+		}
+		return &fs.PathError{Op: "save", Path: path, Err: errors.Join(errs...)}
+	}
+	for j, target := range targets {
+		if fi, err := saveFS.lstat(target); err == nil && !fi.IsDir() {
+			keep := hiddenName(target, "old")
+			if err := saveFS.link(target, keep); err != nil {
+				// No hard links here: move the old file aside instead.
+				if err := saveFS.rename(target, keep); err != nil {
+					return undo(target, err)
+				}
+				moved[j] = true
+			}
+			kept[j] = keep
+		}
+		if err := saveFS.rename(temps[j], target); err != nil {
+			return undo(target, err)
+		}
+		done++
+	}
+	for _, keep := range kept {
+		if keep != "" {
+			saveFS.remove(keep)
+		}
+	}
+	return nil
 }
 
 // removeStale removes, from dir, the files of an earlier checkpoint with

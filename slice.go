@@ -879,8 +879,13 @@ func (p *runPlan) each(fn func(off int64) bool) {
 // (the [io.ReaderAt] contract allows it), which hides the latency of each
 // call: a system call, or a request over a network. The result's size is
 // [View.Size], at most the tensor's; the scratch buffers are at most 1 MiB
-// each.
+// each. A result larger than [ReadStep] from a File of NewReader whose size
+// is only a claim is read in parts into a buffer that grows as they
+// arrive, as [File.GetTensor] does.
 func (v View) Get() (Tensor, error) {
+	if v.s != nil && v.s.f.claimed && v.p.total > ReadStep {
+		return v.getGrowing()
+	}
 	return v.ReadInto(make([]byte, v.p.total))
 }
 

@@ -843,12 +843,13 @@ type saveFile interface {
 	Name() string
 }
 
-// saveFS holds the file system operations of SaveFile, so that tests can
-// make each of them fail.
+// saveFS holds the file system operations of SaveFile and the sharded
+// saves, so that tests can make each of them fail.
 var saveFS = struct {
 	create  func(name string) (saveFile, error) // create a new file, failing if it exists
 	lstat   func(name string) (fs.FileInfo, error)
 	rename  func(oldpath, newpath string) error
+	link    func(oldpath, newpath string) error
 	remove  func(name string) error
 	syncDir func(dir string) error
 }{
@@ -861,6 +862,7 @@ var saveFS = struct {
 	},
 	lstat:   os.Lstat,
 	rename:  os.Rename,
+	link:    os.Link,
 	remove:  os.Remove,
 	syncDir: syncDir,
 }
@@ -869,31 +871,61 @@ var saveFS = struct {
 // temporary file in the same directory that is synced and renamed over
 // path, then syncs the directory. On failure before the rename, the
 // temporary file is removed and path is untouched.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	if path == "" {
-		return fs.ErrInvalid
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := writeTemp(path, write)
+	if err != nil {
+		return err
 	}
-	dir, base := filepath.Split(path)
+	if err := saveFS.rename(tmp, path); err != nil {
+		saveFS.remove(tmp)
+		return err
+	}
+	// The new file is in place: from here on, nothing is removed.
+	if serr := saveFS.syncDir(dirOf(path)); serr != nil {
+		return fmt.Errorf("safetensors: the file is saved, but syncing its directory failed: %w", serr)
+	}
+	return nil
+}
+
+func dirOf(path string) string {
+	dir, _ := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	// The temporary name adds 16 bytes to the base name: shorten a long base
-	// (at a rune boundary) so that it stays within the usual 255-byte limit.
+	return dir
+}
+
+// hiddenName returns a name beside path, for a file that is not yet (or no
+// longer) path: .BASE.TAG-RANDOM. A long base is shortened (at a rune
+// boundary) so that the name stays within the usual 255-byte limit.
+func hiddenName(path, tag string) string {
+	dir, base := filepath.Split(path)
 	if n := 128; len(base) > n {
 		for n > 0 && !utf8.RuneStart(base[n]) {
 			n--
 		}
 		base = base[:n]
 	}
+	return filepath.Join(dirOf(dir), "."+base+"."+tag+"-"+strconv.FormatUint(uint64(rand.Uint32()), 10))
+}
+
+// writeTemp writes, through write, a temporary file beside path that will
+// replace it: synced and closed, with the permission bits of the file at
+// path if there is one (0666 less the umask otherwise). It returns the
+// temporary file's name; on failure nothing is left behind.
+func writeTemp(path string, write func(io.Writer) error) (_ string, err error) {
+	if path == "" {
+		return "", fs.ErrInvalid
+	}
 	var f saveFile
 	for range 10000 {
-		f, err = saveFS.create(filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(uint64(rand.Uint32()), 10)))
+		f, err = saveFS.create(hiddenName(path, "tmp"))
 		if !errors.Is(err, fs.ErrExist) {
 			break
 		}
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmp := f.Name()
 	closed := false
@@ -907,27 +939,20 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 	}()
 	if fi, err := saveFS.lstat(path); err == nil && fi.Mode().IsRegular() {
 		if err := f.Chmod(fi.Mode().Perm()); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if err := write(f); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	closed = true
 	if err := f.Close(); err != nil {
-		return err
+		return "", err
 	}
-	if err := saveFS.rename(tmp, path); err != nil {
-		return err
-	}
-	// The new file is in place: from here on, nothing is removed.
-	if serr := saveFS.syncDir(dir); serr != nil {
-		return fmt.Errorf("safetensors: the file is saved, but syncing its directory failed: %w", serr)
-	}
-	return nil
+	return tmp, nil
 }
 
 // syncDir makes a rename in dir durable. Windows has no directory sync (and

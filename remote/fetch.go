@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -19,8 +21,10 @@ import (
 // conn sends the requests of one URL, with the retry policy of its options.
 type conn struct {
 	url      string
+	u        *url.URL
 	display  string // url without its query, for messages
 	o        Options
+	client   *http.Client // o.Client, with redirects left to attempt
 	requests atomic.Int64
 
 	// Validators of the file, set by the first response of a ReaderAt and
@@ -35,7 +39,10 @@ func newConn(rawURL string, opts *Options) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("remote: %w", err)
 	}
-	return &conn{url: rawURL, display: redact(u), o: opts.withDefaults()}, nil
+	o := opts.withDefaults()
+	client := *o.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &conn{url: rawURL, u: u, display: redact(u), o: o, client: &client}, nil
 }
 
 // redact returns u without its query, fragment and password.
@@ -100,38 +107,15 @@ func (c *conn) attempt(ctx context.Context, rng string, handle func(*http.Respon
 		timer = time.AfterFunc(st, func() { stalled.Store(true); cancel() })
 		defer timer.Stop()
 	}
-	req, err := http.NewRequestWithContext(actx, http.MethodGet, c.url, nil)
-	if err != nil {
-		return fmt.Errorf("remote: %w", err)
-	}
-	for k, v := range c.o.Header {
-		req.Header[k] = append([]string(nil), v...)
-	}
-	if rng != "" {
-		req.Header.Set("Range", rng)
-		// Ranges of an encoded body are not the file's bytes.
-		req.Header.Set("Accept-Encoding", "identity")
-		if c.ifRange != "" {
-			req.Header.Set("If-Range", c.ifRange)
-		}
-	}
-	c.requests.Add(1)
-	resp, err := c.o.Client.Do(req)
+	resp, err := c.follow(actx, rng)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message repeats the URL, query included
-		}
 		if stalled.Load() {
 			return &transient{err: fmt.Errorf("no response for %v", c.o.StallTimeout)}
 		}
-		if permanentNetError(err) {
-			return err
-		}
-		return &transient{err: err}
+		return err
 	}
 	defer resp.Body.Close()
 	if timer != nil {
@@ -148,8 +132,104 @@ func (c *conn) attempt(ctx context.Context, rng string, handle func(*http.Respon
 	return err
 }
 
+// maxRedirects is how many redirects one request follows, as Go's client.
+const maxRedirects = 10
+
+// follow sends a GET request for the range rng ("" for the whole file),
+// following redirects itself: Options.Header goes only to the origin
+// (scheme, host and port) of the URL it was given for, never to another one
+// a redirect leads to. It returns the first response that is not a
+// redirect. A redirect that cannot be followed (no usable Location, not
+// http or https, too many) is an error wrapping ErrInvalidResponse, which
+// is not retried; network errors that retrying may fix are *transient.
+func (c *conn) follow(ctx context.Context, rng string) (*http.Response, error) {
+	u := c.u
+	for hops := 0; ; hops++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("remote: %w", err)
+		}
+		if sameOrigin(u, c.u) {
+			for k, v := range c.o.Header {
+				req.Header[k] = append([]string(nil), v...)
+			}
+		}
+		if rng != "" {
+			req.Header.Set("Range", rng)
+			// Ranges of an encoded body are not the file's bytes.
+			req.Header.Set("Accept-Encoding", "identity")
+			if c.ifRange != "" {
+				req.Header.Set("If-Range", c.ifRange)
+			}
+		}
+		c.requests.Add(1)
+		resp, err := c.client.Do(req)
+		if err != nil {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // its message repeats the URL, query included
+			}
+			if strings.HasPrefix(err.Error(), "failed to parse Location header") {
+				// Go's client parses Location before it asks whether to
+				// follow it, and its error has no type of its own.
+				return nil, fmt.Errorf("%w: %s with an unusable Location", ErrInvalidResponse, u.Redacted())
+			}
+			if permanentNetError(err) {
+				return nil, err
+			}
+			return nil, &transient{err: err}
+		}
+		switch resp.StatusCode {
+		case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		default:
+			return resp, nil
+		}
+		loc := resp.Header.Get("Location")
+		io.CopyN(io.Discard, resp.Body, 4<<10) // lets the connection be reused
+		resp.Body.Close()
+		next, perr := u.Parse(loc)
+		switch {
+		case loc == "" || perr != nil:
+			return nil, fmt.Errorf("%w: %s with an unusable Location %q", ErrInvalidResponse, resp.Status, redactRaw(loc))
+		case next.Scheme != "http" && next.Scheme != "https" || next.Host == "":
+			return nil, fmt.Errorf("%w: a redirect to %s, which is not an http or https URL", ErrInvalidResponse, redact(next))
+		case hops >= maxRedirects:
+			return nil, fmt.Errorf("%w: more than %d redirects", ErrInvalidResponse, maxRedirects)
+		}
+		u = next
+	}
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
+}
+
+// redactRaw is redact for a URL that may not parse: up to its query.
+func redactRaw(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return redact(u)
+	}
+	s, _, _ = strings.Cut(s, "?")
+	return s
+}
+
 // permanentNetError reports errors that retrying cannot fix: bad
-// certificates, TLS spoken to a server that does not.
+// certificates, TLS spoken to a server that does not, a response that is
+// not HTTP.
 func permanentNetError(err error) bool {
 	var (
 		unknown    x509.UnknownAuthorityError
@@ -158,8 +238,10 @@ func permanentNetError(err error) bool {
 		verify     *tls.CertificateVerificationError
 		recordHead tls.RecordHeaderError
 	)
+	var protocol textproto.ProtocolError
 	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) ||
-		errors.As(err, &verify) || errors.As(err, &recordHead)
+		errors.As(err, &verify) || errors.As(err, &recordHead) || errors.As(err, &protocol) ||
+		strings.Contains(err.Error(), "malformed HTTP") // net/http's errors for a response that is not HTTP have no type
 }
 
 // stallBody pushes the stall timer back whenever bytes arrive.
@@ -306,15 +388,27 @@ func checkNoMore(resp *http.Response) error {
 	return nil
 }
 
-// sameFile compares a response's validators with the first response's.
+// sameFile compares a response's validators with the first response's:
+// each must be there if and only if it was there first, and be the same.
+// A response that drops a validator the first one had proves nothing about
+// the file, so it is refused as a change.
 func (c *conn) sameFile(resp *http.Response) error {
-	if e := resp.Header.Get("ETag"); c.etag != "" && e != "" && e != c.etag {
-		return fmt.Errorf("%w: its ETag was %s, it is now %s", ErrChanged, c.etag, e)
+	if err := sameValidator("ETag", c.etag, resp.Header.Get("ETag")); err != nil {
+		return err
 	}
-	if lm := resp.Header.Get("Last-Modified"); c.lastModified != "" && lm != "" && lm != c.lastModified {
-		return fmt.Errorf("%w: it was last modified %s, now %s", ErrChanged, c.lastModified, lm)
+	return sameValidator("Last-Modified", c.lastModified, resp.Header.Get("Last-Modified"))
+}
+
+func sameValidator(name, first, now string) error {
+	switch {
+	case first == now:
+		return nil
+	case now == "":
+		return fmt.Errorf("%w: the first response had %s %s, this one has none", ErrChanged, name, first)
+	case first == "":
+		return fmt.Errorf("%w: the first response had no %s, this one has %s", ErrChanged, name, now)
 	}
-	return nil
+	return fmt.Errorf("%w: its %s was %s, it is now %s", ErrChanged, name, first, now)
 }
 
 // ranged handles the response to a request for len(dst) bytes at off,
@@ -348,7 +442,7 @@ func (r *ReaderAt) ranged(resp *http.Response, dst []byte, off int64) (n int, er
 	if ok && size >= 0 && size != r.size {
 		return 0, fmt.Errorf("%w: its size was %d bytes, it is now %d", ErrChanged, r.size, size)
 	}
-	if want := off + int64(len(dst)) - 1; !ok || first != off || last != want {
+	if want := off + int64(len(dst)) - 1; !ok || first != off || last != want || size < 0 {
 		return 0, fmt.Errorf("%w: Content-Range %q for a request of bytes %d-%d", ErrInvalidResponse, cr, off, want)
 	}
 	if resp.ContentLength >= 0 && resp.ContentLength != int64(len(dst)) {

@@ -22,20 +22,35 @@
 //
 // No data is ever silently wrong: every response must be a 206 Partial
 // Content whose Content-Range is exactly the range asked for, of a file of
-// the size first seen, without a Content-Encoding, with the ETag and
-// Last-Modified first seen (which are also sent as If-Range, so that a
-// server answers a changed file with the whole new file, which is refused
-// unread). A file that changed gives an error wrapping [ErrChanged]; a
-// server that ignores ranges, [ErrRangeNotSupported] (the body is not
-// downloaded); any other deviation, [ErrInvalidResponse].
+// the size first seen, without a Content-Encoding, with exactly the ETag
+// and Last-Modified first seen: a response that drops one, or carries one
+// the first did not, counts as a change. (The validators are also sent as
+// If-Range, so that a server answers a changed file with the whole new
+// file, which is refused unread.) A file that changed gives an error
+// wrapping [ErrChanged]; a server that ignores ranges,
+// [ErrRangeNotSupported] (the body is not downloaded); any other deviation,
+// [ErrInvalidResponse]. A server without validators that changes a file
+// in place without changing its size cannot be detected.
+//
+// Sizes a server states are claims: memory is allocated as bytes arrive
+// (see [safetensors.ReadStep]), never by a Content-Range or a header alone.
+//
+// Redirects are followed by this package, up to 10 per request; the
+// caller's [Options.Header] goes only to the origin it was given for. A
+// redirect that cannot be followed (a Location that is missing, does not
+// parse or is not http or https, or a loop) fails at once, wrapping
+// [ErrInvalidResponse].
 //
 // Transient failures are retried with exponential backoff and jitter, up to
-// [Options.Retries] times per request: network errors, connection resets,
-// bodies cut short (the retry asks only for the missing bytes), responses
-// that stall for [Options.StallTimeout], and statuses 408, 429 and 5xx
-// (honouring Retry-After, up to [Options.MaxBackoff]). Other statuses fail
-// at once with a [*StatusError]: 404 and 410 wrap [fs.ErrNotExist], 401 and
-// 403 wrap [fs.ErrPermission].
+// [Options.Retries] times per request (so each request is bounded in
+// attempts, and each wait by [Options.MaxBackoff]): network errors,
+// connection resets, bodies cut short (the retry asks only for the missing
+// bytes), responses that stall for [Options.StallTimeout], and statuses
+// 408, 429 and 5xx (honouring Retry-After, up to [Options.MaxBackoff]).
+// Everything else fails at once: other statuses with a [*StatusError] (404
+// and 410 wrap [fs.ErrNotExist], 401 and 403 wrap [fs.ErrPermission]), and
+// responses that are not HTTP, bad certificates and bad redirects with
+// their error.
 //
 // Error messages show URLs without their query string, which may hold
 // credentials (signed URLs).
@@ -91,9 +106,12 @@ type Options struct {
 	// reads would churn). A Client's Timeout bounds each request, body
 	// included: mind it with large ChunkSize values.
 	Client *http.Client
-	// Header is added to every request: for example Authorization:
-	// Bearer <token> for the Hugging Face Hub. Go's client drops
-	// Authorization when a redirect leads to another host.
+	// Header is added to every request to the origin (scheme, host and
+	// port) of the URL it is given with: for example Authorization:
+	// Bearer <token> for the Hugging Face Hub. Redirects are followed by
+	// this package, not by the Client, and a redirect to another origin
+	// (the Hub's CDN, whose URLs are signed) gets none of Header; the
+	// Client's CheckRedirect is not used.
 	Header http.Header
 	// PrefixSize is how many bytes the first request asks for, and keeps:
 	// DefaultPrefixSize (100,000, as huggingface_hub), which holds the
@@ -119,7 +137,9 @@ type Options struct {
 	StallTimeout time.Duration
 	// MaxHeaderSize is the largest header accepted, as in
 	// [safetensors.Options]; it also limits the size of an index. Zero
-	// means safetensors.DefaultMaxHeaderSize.
+	// means safetensors.DefaultMaxHeaderSize; a negative value, no limit
+	// but the file's claimed size, with memory still allocated only as
+	// bytes arrive.
 	MaxHeaderSize int64
 }
 

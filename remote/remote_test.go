@@ -407,7 +407,7 @@ func TestStalledResponseIsRetried(t *testing.T) {
 		}
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off["d"][0], off["d"][1]-1, len(fl.data)))
 		w.Header().Set("Content-Length", "300000")
-		w.Header().Set("ETag", fl.etag)
+		setValidators(w, fl)
 		w.WriteHeader(http.StatusPartialContent)
 		w.Write(fl.data[off["d"][0] : off["d"][0]+1000])
 		http.NewResponseController(w).Flush()
@@ -633,6 +633,11 @@ func TestInvalidResponses(t *testing.T) {
 			w.WriteHeader(http.StatusPartialContent)
 			w.Write(fl.data[d0 : d1+4])
 		},
+		"size not stated": func(w http.ResponseWriter, fl file) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", d0, d1-1))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(fl.data[d0:d1])
+		},
 		"416 for a range inside the file": func(w http.ResponseWriter, fl file) {
 			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", len(fl.data)))
 			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
@@ -645,7 +650,7 @@ func TestInvalidResponses(t *testing.T) {
 			require.NoError(t, err)
 			start := s.count()
 			s.setHook(func(n int, w http.ResponseWriter, r *http.Request, fl file) bool {
-				w.Header().Set("ETag", fl.etag)
+				setValidators(w, fl)
 				answer(w, fl)
 				return true
 			})

@@ -291,3 +291,14 @@ func sortedKeys(m map[string]string) []string {
 
 // rangeOf is the Range header asking for file bytes [b, e).
 func rangeOf(b, e int64) string { return fmt.Sprintf("bytes=%d-%d", b, e-1) }
+
+// setValidators sets the ETag and Last-Modified that the server gives fl,
+// for a hook that answers a request itself.
+func setValidators(w http.ResponseWriter, fl file) {
+	if fl.etag != "" {
+		w.Header().Set("ETag", fl.etag)
+	}
+	if !fl.modtime.IsZero() {
+		w.Header().Set("Last-Modified", fl.modtime.UTC().Format(http.TimeFormat))
+	}
+}
