@@ -226,5 +226,5 @@ func TestModelCancelledContext(t *testing.T) {
 	began := time.Now()
 	_, err = m.GetTensor("a")
 	assert.ErrorIs(t, err, context.Canceled, "shards opened later use the Model's context")
-	assert.Less(t, time.Since(began), 5*time.Second)
+	assert.Less(t, time.Since(began), 60*time.Second) // a hang guard, generous for a loaded machine
 }

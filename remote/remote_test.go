@@ -413,7 +413,7 @@ func TestStalledResponseIsRetried(t *testing.T) {
 		http.NewResponseController(w).Flush()
 		select { // then nothing, until the client gives up
 		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
+		case <-time.After(120 * time.Second):
 		}
 		return true
 	})
@@ -421,7 +421,9 @@ func TestStalledResponseIsRetried(t *testing.T) {
 	d, err := f.GetTensor("d")
 	require.NoError(t, err)
 	assert.Equal(t, data[off["d"][0]:off["d"][1]], d.Data())
-	assert.Less(t, time.Since(began), 8*time.Second)
+	// Far less than the server's two minutes: the stall was noticed (a
+	// generous bound, for a loaded machine).
+	assert.Less(t, time.Since(began), 60*time.Second)
 	assert.Equal(t, []string{rangeOf(off["d"][0], off["d"][1]), rangeOf(off["d"][0]+1000, off["d"][1])}, ranges(s.since(start)))
 }
 
@@ -450,12 +452,12 @@ func TestContextCancels(t *testing.T) {
 		http.Error(w, "busy", http.StatusServiceUnavailable)
 		return true
 	})
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel2()
 	began := time.Now()
 	_, err = remote.Open(ctx2, url2, &remote.Options{Backoff: time.Hour, MaxBackoff: time.Hour})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Less(t, time.Since(began), 5*time.Second)
+	assert.Less(t, time.Since(began), 60*time.Second, "the hour-long backoff ended with the context")
 	assert.Equal(t, 1, s2.count())
 }
 
