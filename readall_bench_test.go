@@ -128,14 +128,16 @@ func BenchmarkModelReadAll(b *testing.B) {
 	}
 }
 
-// BenchmarkModelReadAllHTTP reads a 64 MiB model (8 layers of 256-wide
-// F32-sized tensors, 73 tensors) through the remote package from a
+// BenchmarkModelReadAllHTTP reads a 58 MiB model (16 layers of 256-wide
+// F32-sized tensors, 145 tensors) through the remote package from a
 // loopback server that waits 5 ms before answering each request, as a
 // nearby object store or CDN would: serially with GetTensor (one request
 // per tensor, or more for those larger than remote's chunks), and with
-// ReadAll at several concurrencies and chunk sizes.
+// ReadAll at several concurrencies and chunk sizes. The 100MBps rows
+// also pace each response at 100 MB/s, as one connection to an object
+// store runs, which loopback does not.
 func BenchmarkModelReadAllHTTP(b *testing.B) {
-	sizes := benchModelSizes(8, 256)
+	sizes := benchModelSizes(16, 256)
 	for i := range sizes {
 		sizes[i] *= 4
 	}
@@ -145,40 +147,89 @@ func BenchmarkModelReadAllHTTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	data := buf.Bytes()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(5 * time.Millisecond)
-		http.ServeContent(w, r, "model.safetensors", time.Time{}, bytes.NewReader(data))
-	}))
-	defer srv.Close()
-	ctx := context.Background()
-	m, err := remote.OpenModel(ctx, srv.URL+"/model.safetensors", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	f, _ := m.Shard("model.safetensors")
-	total := f.Size() - f.DataOffset()
-
-	b.Run("serial_GetTensor", func(b *testing.B) {
-		b.SetBytes(total)
-		for b.Loop() {
-			for _, name := range m.Keys() {
-				if _, err := m.GetTensor(name); err != nil {
-					b.Fatal(err)
-				}
+	for _, rate := range []int64{0, 100e6} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(5 * time.Millisecond)
+			if rate > 0 {
+				w = &pacedWriter{ResponseWriter: w, rate: rate, start: time.Now()}
 			}
+			http.ServeContent(w, r, "model.safetensors", time.Time{}, bytes.NewReader(data))
+		}))
+		ctx := context.Background()
+		m, err := remote.OpenModel(ctx, srv.URL+"/model.safetensors", nil)
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
-	for _, c := range []int{1, 4, 8, 16, 32} {
-		for _, chunk := range []int{1 << 20, 4 << 20, 8 << 20} {
-			b.Run(fmt.Sprintf("ReadAll_c%d_chunk%dMiB", c, chunk>>20), func(b *testing.B) {
-				b.SetBytes(total)
-				for b.Loop() {
-					if _, err := m.ReadAll(ctx, &safetensors.ReadAllOptions{Concurrency: c, ChunkSize: chunk}); err != nil {
+		f, _ := m.Shard("model.safetensors")
+		total := f.Size() - f.DataOffset()
+		prefix := "5ms"
+		if rate > 0 {
+			prefix = "5ms_100MBps"
+		}
+		b.Run(prefix+"_serial_GetTensor", func(b *testing.B) {
+			b.SetBytes(total)
+			for b.Loop() {
+				for _, name := range m.Keys() {
+					if _, err := m.GetTensor(name); err != nil {
 						b.Fatal(err)
 					}
 				}
-			})
+			}
+		})
+		b.Run(prefix+"_ReadAll_default", func(b *testing.B) {
+			b.SetBytes(total)
+			for b.Loop() {
+				if _, err := m.ReadAll(ctx, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		// Unthrottled, chunk sizes at several concurrencies; throttled,
+		// concurrency with chunks small enough (2 MiB, 29 of them) that
+		// the model has more chunks than readers.
+		cs, chunks := []int{1, 4, 8, 32}, []int{1 << 20, 8 << 20}
+		if rate > 0 {
+			cs, chunks = []int{1, 4, 8, 16, 32}, []int{2 << 20}
+		}
+		for _, c := range cs {
+			for _, chunk := range chunks {
+				b.Run(fmt.Sprintf("%s_ReadAll_c%d_chunk%dMiB", prefix, c, chunk>>20), func(b *testing.B) {
+					b.SetBytes(total)
+					for b.Loop() {
+						if _, err := m.ReadAll(ctx, &safetensors.ReadAllOptions{Concurrency: c, ChunkSize: chunk}); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
+		m.Close()
+		srv.Close()
+	}
+}
+
+// pacedWriter writes a response no faster than rate bytes per second.
+type pacedWriter struct {
+	http.ResponseWriter
+	rate  int64
+	start time.Time
+	n     int64
+}
+
+func (w *pacedWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		k := min(len(p), 64<<10)
+		n, err := w.ResponseWriter.Write(p[:k])
+		written += n
+		w.n += int64(n)
+		if err != nil {
+			return written, err
+		}
+		p = p[k:]
+		if due := w.start.Add(time.Duration(w.n * int64(time.Second) / w.rate)); time.Until(due) > 0 {
+			time.Sleep(time.Until(due))
 		}
 	}
+	return written, nil
 }

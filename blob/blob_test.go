@@ -57,13 +57,14 @@ type s3Server struct {
 	active atomic.Int64
 }
 
-func newS3Server(t *testing.T) *s3Server {
+func newS3Server(t testing.TB, delay time.Duration) *s3Server {
 	faker := gofakes3.New(s3mem.New())
 	s := &s3Server{deny: map[string]bool{}, fail500: map[string]int{}, cut: map[string]int{}}
 	inner := faker.Server()
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.active.Add(1)
 		defer s.active.Add(-1)
+		time.Sleep(delay)
 		s.mu.Lock()
 		deny := s.deny[r.URL.Path]
 		fail := r.Method == http.MethodGet && s.fail500[r.URL.Path] > 0
@@ -176,7 +177,7 @@ func sent(rs []request) (n int64) {
 // and the AWS SDK v2: static credentials, a region, the server's endpoint,
 // path-style addressing. The SDK's own retries are off, so that the
 // package's are the ones tested.
-func (s *s3Server) bucket(t *testing.T, name string) *gblob.Bucket {
+func (s *s3Server) bucket(t testing.TB, name string) *gblob.Bucket {
 	ctx := context.Background()
 	cfg := aws.Config{
 		Region:      "us-east-1",
@@ -219,7 +220,7 @@ func randomTensors(seed uint64, sizes ...int) map[string]safetensors.Tensor {
 	return out
 }
 
-func fileBytes(t *testing.T, tensors map[string]safetensors.Tensor) []byte {
+func fileBytes(t testing.TB, tensors map[string]safetensors.Tensor) []byte {
 	var buf bytes.Buffer
 	if err := safetensors.Save(&buf, tensors, nil); err != nil {
 		t.Fatal(err)
@@ -248,7 +249,7 @@ func shardedFiles(t *testing.T, tensors map[string]safetensors.Tensor, maxShard 
 	return out
 }
 
-func put(t *testing.T, b *gblob.Bucket, key string, data []byte) {
+func put(t testing.TB, b *gblob.Bucket, key string, data []byte) {
 	t.Helper()
 	if err := b.WriteAll(context.Background(), key, data, nil); err != nil {
 		t.Fatal(err)
@@ -278,7 +279,7 @@ var fast = &blob.Options{Backoff: time.Millisecond, MaxBackoff: 5 * time.Millise
 var sizes = []int{10, 3000, 250_000, 64, 1 << 20, 7, 3<<20 + 3}
 
 func TestS3OpenFile(t *testing.T) {
-	s := newS3Server(t)
+	s := newS3Server(t, 0)
 	b := s.bucket(t, "models")
 	want := randomTensors(1, sizes...)
 	data := fileBytes(t, want)
@@ -328,7 +329,7 @@ func TestS3OpenFile(t *testing.T) {
 }
 
 func TestS3LargeHeader(t *testing.T) {
-	s := newS3Server(t)
+	s := newS3Server(t, 0)
 	b := s.bucket(t, "models")
 	// 2,000 tensors with long names: a header of about 170 KB.
 	tensors := map[string]safetensors.Tensor{}
@@ -359,7 +360,7 @@ func TestS3LargeHeader(t *testing.T) {
 }
 
 func TestS3Sharded(t *testing.T) {
-	s := newS3Server(t)
+	s := newS3Server(t, 0)
 	b := s.bucket(t, "models")
 	want := randomTensors(2, sizes...)
 	files := shardedFiles(t, want, 1<<20)
@@ -413,7 +414,7 @@ func TestS3Sharded(t *testing.T) {
 }
 
 func TestS3Changed(t *testing.T) {
-	s := newS3Server(t)
+	s := newS3Server(t, 0)
 	b := s.bucket(t, "models")
 	want := randomTensors(3, sizes...)
 	data := fileBytes(t, want)
@@ -447,7 +448,7 @@ func TestS3Changed(t *testing.T) {
 }
 
 func TestS3Errors(t *testing.T) {
-	s := newS3Server(t)
+	s := newS3Server(t, 0)
 	b := s.bucket(t, "models")
 	want := randomTensors(4, sizes...)
 	put(t, b, "m.safetensors", fileBytes(t, want))
@@ -530,7 +531,7 @@ func TestS3Errors(t *testing.T) {
 // addressing in the query, credentials from the environment, found by the
 // AWS SDK.
 func TestS3URL(t *testing.T) {
-	s := newS3Server(t)
+	s := newS3Server(t, 0)
 	b := s.bucket(t, "urlbucket")
 	want := randomTensors(5, sizes...)
 	for name, data := range shardedFiles(t, want, 2<<20) {
@@ -664,7 +665,7 @@ func TestMemBlob(t *testing.T) {
 // in flight: ReadAll returns the cause, and the blob reader abandons its
 // requests rather than finishing them.
 func TestReadAllCancelS3(t *testing.T) {
-	s := newS3Server(t)
+	s := newS3Server(t, 0)
 	b := s.bucket(t, "models")
 	want := randomTensors(8, 8<<20)
 	put(t, b, "m.safetensors", fileBytes(t, want))
@@ -690,7 +691,7 @@ func TestReadAllCancelS3(t *testing.T) {
 // short one, costs no allocation by the claimed size: the prefix buffer is
 // bounded by the prefix size, and the short body fails as one.
 func TestHostileSize(t *testing.T) {
-	s := newS3Server(t)
+	s := newS3Server(t, 0)
 	b := s.bucket(t, "models")
 	data := fileBytes(t, randomTensors(9, 100))
 	put(t, b, "m.safetensors", data)
