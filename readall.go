@@ -79,7 +79,8 @@ func (m *Model) ReadAll(ctx context.Context, opts *ReadAllOptions) (map[string]T
 // each file. It returns the memory for that tensor, at least
 // info.Size() bytes long, or nil to skip the tensor, or an error, which
 // stops ReadAllInto before it reads anything. The tensors returned are over
-// that memory (their first info.Size() bytes).
+// that memory (their first info.Size() bytes). Destinations must not
+// overlap: they are written concurrently.
 //
 // Destinations that follow each other in memory, as when dst cuts a
 // single buffer in the order it is called, are read together: one read of

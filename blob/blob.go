@@ -152,6 +152,19 @@ func (o *Options) withDefaults() Options {
 	return c
 }
 
+// Supports reports whether rawURL has a scheme that [Open] and [OpenModel]
+// open: s3, gs, azblob, file or mem, or any other that a gocloud.dev/blob
+// driver imported by the program registered. A command that takes paths
+// and URLs can send these to this package, and http(s) URLs to the remote
+// package.
+func Supports(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" {
+		return false
+	}
+	return gblob.DefaultURLMux().ValidBucketScheme(u.Scheme)
+}
+
 // Open opens the safetensors file at rawURL, a gocloud.dev/blob URL with
 // the object's key as its path (s3://bucket/dir/model.safetensors?region=eu-west-1),
 // as the package documentation describes: it reads the header with one

@@ -729,3 +729,21 @@ func (w *sizeLiar) WriteHeader(code int) {
 }
 
 var _ io.ReaderAt = (*blob.ReaderAt)(nil)
+
+func TestSupports(t *testing.T) {
+	for u, want := range map[string]bool{
+		"s3://b/k.safetensors":          true,
+		"gs://b/k.safetensors":          true,
+		"azblob://c/k.safetensors":      true,
+		"file:///tmp/k.safetensors":     true,
+		"mem://":                        true,
+		"https://host/k.safetensors":    false,
+		"model.safetensors":             false,
+		"/abs/model.safetensors":        false,
+		"C:\\models\\model.safetensors": false,
+	} {
+		if got := blob.Supports(u); got != want {
+			t.Errorf("Supports(%q) = %v, want %v", u, got, want)
+		}
+	}
+}
