@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,10 @@ type s3Server struct {
 	fail500 map[string]int
 	// cut sends only half the body of the next n GETs of a path.
 	cut map[string]int
+	// hold makes GETs of a path past its first 100,000 bytes wait until
+	// the client gives up (or two minutes); held counts them.
+	hold map[string]bool
+	held atomic.Int64
 	// active counts handlers that have not logged yet: a client can have
 	// its whole response before the handler returns.
 	active atomic.Int64
@@ -59,7 +64,7 @@ type s3Server struct {
 
 func newS3Server(t testing.TB, delay time.Duration) *s3Server {
 	faker := gofakes3.New(s3mem.New())
-	s := &s3Server{deny: map[string]bool{}, fail500: map[string]int{}, cut: map[string]int{}}
+	s := &s3Server{deny: map[string]bool{}, fail500: map[string]int{}, cut: map[string]int{}, hold: map[string]bool{}}
 	inner := faker.Server()
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.active.Add(1)
@@ -75,7 +80,15 @@ func newS3Server(t testing.TB, delay time.Duration) *s3Server {
 		if cut {
 			s.cut[r.URL.Path]--
 		}
+		hold := r.Method == http.MethodGet && s.hold[r.URL.Path] && r.Header.Get("Range") != "bytes=0-99999"
 		s.mu.Unlock()
+		if hold {
+			s.held.Add(1)
+			select {
+			case <-r.Context().Done():
+			case <-time.After(2 * time.Minute):
+			}
+		}
 		rw := &logWriter{ResponseWriter: w, status: http.StatusOK}
 		switch {
 		case deny:
@@ -661,9 +674,10 @@ func TestMemBlob(t *testing.T) {
 	}
 }
 
-// TestReadAllCancelS3 cancels a whole-model read over S3 while reads are
-// in flight: ReadAll returns the cause, and the blob reader abandons its
-// requests rather than finishing them.
+// TestReadAllCancelS3 cancels a whole-model read over S3 while its reads
+// wait on the server: the blob reader abandons them (the server would hold
+// them for two minutes), ReadAll returns the cause, and no other read
+// starts.
 func TestReadAllCancelS3(t *testing.T) {
 	s := newS3Server(t, 0)
 	b := s.bucket(t, "models")
@@ -673,17 +687,31 @@ func TestReadAllCancelS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.take()
+	s.mu.Lock()
+	s.hold["/models/m.safetensors"] = true
+	s.mu.Unlock()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	why := errors.New("stop")
-	var once sync.Once
-	_, err = f.ReadAll(ctx, &safetensors.ReadAllOptions{Concurrency: 2, ChunkSize: 64 << 10, Progress: func(done, total int64) {
-		once.Do(func() { cancel(why) })
-	}})
-	if !errors.Is(err, why) {
-		t.Fatalf("err = %v, want the cause", err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.ReadAll(ctx, &safetensors.ReadAllOptions{Concurrency: 2, ChunkSize: 1 << 20})
+		done <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); s.held.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
 	}
-	if rs := s.take(); len(rs) > 2+2 {
-		t.Errorf("%d GETs after cancelling at the first chunk, with 2 in flight", len(rs))
+	cancel(why)
+	select {
+	case err := <-done:
+		if !errors.Is(err, why) {
+			t.Errorf("err = %v, want the cause", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ReadAll waited for the held reads instead of abandoning them")
+	}
+	if rs := s.take(); len(rs) != 2 {
+		t.Errorf("%d GETs, want the 2 in flight when canceled", len(rs))
 	}
 }
 
@@ -745,5 +773,38 @@ func TestSupports(t *testing.T) {
 		if got := blob.Supports(u); got != want {
 			t.Errorf("Supports(%q) = %v, want %v", u, got, want)
 		}
+	}
+}
+
+// TestReadAllHeapS3 checks that a whole-model read over S3 allocates the
+// tensors' bytes and little more, in this process that also runs the
+// server: no staging buffers or copies of the data in the reader.
+func TestReadAllHeapS3(t *testing.T) {
+	s := newS3Server(t, 0)
+	b := s.bucket(t, "models")
+	sizes := make([]int, 32)
+	for i := range sizes {
+		sizes[i] = 1<<20 + 4096*i
+	}
+	want := randomTensors(12, sizes...)
+	put(t, b, "m.safetensors", fileBytes(t, want))
+	f, err := blob.OpenBucketFile(context.Background(), b, "m.safetensors", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := f.Size() - f.DataOffset()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	got, err := f.ReadAll(context.Background(), nil)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTensors(t, got, want)
+	a := int64(after.TotalAlloc - before.TotalAlloc)
+	t.Logf("ReadAll of %d bytes allocated %d bytes", total, a)
+	if a < total || a > total+8<<20 {
+		t.Errorf("ReadAll of %d bytes allocated %d bytes, want at most 8 MiB more", total, a)
 	}
 }

@@ -87,7 +87,7 @@ func TestMerge(t *testing.T) {
 }
 
 func TestDo(t *testing.T) {
-	src := &mem{data: pattern(1 << 20), delay: time.Millisecond}
+	src := &mem{data: pattern(1 << 20), delay: 5 * time.Millisecond}
 	dst := make([]byte, 1<<20)
 	// Tensors laid out as in the file, plus one read twice elsewhere.
 	other := make([]byte, 5000)
