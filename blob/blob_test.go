@@ -453,6 +453,19 @@ func TestS3Changed(t *testing.T) {
 	if !errors.Is(err, remote.ErrChanged) {
 		t.Errorf("ReadAll: err = %v, want ErrChanged", err)
 	}
+	// Changed in the middle of a whole-file read, after its first chunk.
+	put(t, b, "m.safetensors", data)
+	f, err = blob.OpenBucketFile(ctx, b, "m.safetensors", fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	_, err = f.ReadAll(ctx, &safetensors.ReadAllOptions{Concurrency: 1, ChunkSize: 1 << 20, Progress: func(done, total int64) {
+		once.Do(func() { put(t, b, "m.safetensors", changed) })
+	}})
+	if !errors.Is(err, remote.ErrChanged) {
+		t.Errorf("changed during ReadAll: err = %v, want ErrChanged", err)
+	}
 	// A different size.
 	put(t, b, "m.safetensors", append(bytes.Clone(data), 0))
 	if _, err := f.GetTensor("t004"); !errors.Is(err, remote.ErrChanged) {
