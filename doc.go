@@ -22,6 +22,10 @@
 // ([ParseIndex] reads "0, ..., -3:, ::-2"), through strided views that copy
 // nothing until [Slice.Get] materializes them, reading only the covered bytes.
 //
+// [Model.ReadAll] and [File.ReadAll] read every tensor of a model, from any
+// source, with many chunked reads in flight and a progress callback;
+// [Model.ReadAllInto] reads into memory the caller provides.
+//
 // # Values
 //
 // [ToFloat32] and [ToFloat64] decode any dtype (F16, BF16, the F8, F6 and F4
