@@ -312,7 +312,9 @@ func (e *transientErr) Unwrap() error { return e.err }
 func (d *downloader) get(ctx context.Context, file string, m meta, f *os.File, h hash.Hash, have int64) (int64, error) {
 	at := d.n
 	at.Path = file
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.s.location(d.n, m, file), nil)
+	rctx, wd := d.s.watch(ctx)
+	defer wd.stop()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, d.s.location(d.n, m, file), nil)
 	if err != nil {
 		return have, err
 	}
@@ -323,7 +325,7 @@ func (d *downloader) get(ctx context.Context, file string, m meta, f *os.File, h
 	tok := d.s.authorize(req)
 	resp, err := d.s.get.Do(req)
 	if err != nil {
-		return have, &transientErr{cleanErr(err)}
+		return have, &transientErr{wd.explain(cleanErr(err))}
 	}
 	defer resp.Body.Close()
 	where := redact(resp.Request.URL)
@@ -358,14 +360,14 @@ func (d *downloader) get(ctx context.Context, file string, m meta, f *os.File, h
 	if _, err := f.Seek(have, io.SeekStart); err != nil {
 		return have, err
 	}
-	w := &progressWriter{f: f, h: h, n: have, report: func(n int64) { d.report(file, m.size, n, false) }}
+	w := &progressWriter{f: f, h: h, n: have, kick: wd.kick, report: func(n int64) { d.report(file, m.size, n, false) }}
 	_, err = io.Copy(w, io.LimitReader(resp.Body, m.size-have))
 	w.flush()
 	if err != nil {
 		if w.werr != nil {
 			return w.n, w.werr
 		}
-		return w.n, &transientErr{fmt.Errorf("reading %s: %w", where, cleanErr(err))}
+		return w.n, &transientErr{fmt.Errorf("reading %s: %w", where, wd.explain(cleanErr(err)))}
 	}
 	if w.n < m.size {
 		return w.n, &transientErr{fmt.Errorf("reading %s: %w after %d of %d bytes", where, io.ErrUnexpectedEOF, w.n, m.size)}
@@ -379,10 +381,12 @@ type progressWriter struct {
 	h        hash.Hash
 	n, shown int64
 	report   func(int64)
+	kick     func()
 	werr     error
 }
 
 func (w *progressWriter) Write(p []byte) (int, error) {
+	w.kick()
 	k, err := w.f.Write(p)
 	w.h.Write(p[:k])
 	w.n += int64(k)

@@ -341,3 +341,21 @@ func TestOfflineNeverTouchesTheNetwork(t *testing.T) {
 		t.Errorf("offline mode made %d requests", n)
 	}
 }
+
+func TestDownloadRetriesAStalledResponse(t *testing.T) {
+	f := newFakeHub(t)
+	file := makeFile(t, 0, 1000)
+	f.addRepo("org/m", commitOf("c"), map[string][]byte{"model.safetensors": file})
+	f.stall = time.Hour // until the client gives up
+	cfg := f.config("")
+	// A guard: without the stall timeout, this context ends the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := Download(ctx, "hf://org/m", &Options{Config: cfg, StallTimeout: 100 * time.Millisecond, Backoff: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.requests("storage")); n != 2 {
+		t.Errorf("%d storage requests, want 2 (the stalled one, then the retry)", n)
+	}
+	checkLink(t, filepath.Join(cfg.CacheDir, "models--org--m"), commitOf("c"), "model.safetensors", sha256Hex(file), file)
+}

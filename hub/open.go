@@ -270,7 +270,9 @@ func (s *session) readIndex(ctx context.Context, n Name, m meta, file string) ([
 	s.clients()
 	var body []byte
 	err := s.retry(ctx, func() (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.location(n, m, file), nil)
+		rctx, wd := s.watch(ctx)
+		defer wd.stop()
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, s.location(n, m, file), nil)
 		if err != nil {
 			return false, err
 		}
@@ -278,7 +280,7 @@ func (s *session) readIndex(ctx context.Context, n Name, m meta, file string) ([
 		tok := s.authorize(req)
 		resp, err := s.get.Do(req)
 		if err != nil {
-			return true, err
+			return true, wd.explain(err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
@@ -287,7 +289,7 @@ func (s *session) readIndex(ctx context.Context, n Name, m meta, file string) ([
 		}
 		b, err := io.ReadAll(io.LimitReader(resp.Body, s.maxIndex()+1))
 		if err != nil {
-			return true, fmt.Errorf("reading the index: %w", err)
+			return true, fmt.Errorf("reading the index: %w", wd.explain(err))
 		}
 		if int64(len(b)) > s.maxIndex() {
 			return false, fmt.Errorf("%w: the index is larger than the limit of %d bytes", safetensors.ErrInvalidIndex, s.maxIndex())
