@@ -39,7 +39,7 @@ type fakeHub struct {
 	cutAfter int64 // if > 0, the storage host's next response is cut after this many bytes
 	corrupt  bool  // the storage host flips a byte of what it serves
 	delay    time.Duration
-	stall    time.Duration // if > 0, the storage host's next response stops this long after its headers
+	stall    time.Duration   // if > 0, the storage host's next response stops this long after its headers
 	badSig   map[string]bool // sha256 whose signed URL the storage host refuses (expired)
 	override http.Header     // headers set on every Hub answer (hostile metadata)
 	// redirectGET makes the Hub answer GET requests for files that are not
