@@ -26,7 +26,9 @@ import (
 // commit's snapshot, and for an index every shard. What is there opens
 // with [safetensors.Options.Open] (memory-mapped, zero-copy) and
 // [safetensors.Options.OpenModel] on the snapshot's paths, with no
-// request. In offline mode ([Config.Offline], HF_HUB_OFFLINE) nothing else
+// request: the Hub is not asked whether a branch moved since (Download
+// brings the cache up to date). A cached file that fails to open is an
+// error, not a reason to go to the network. In offline mode ([Config.Offline], HF_HUB_OFFLINE) nothing else
 // is tried: a missing file is an error wrapping [ErrNotCached] and
 // [fs.ErrNotExist].
 //
@@ -40,6 +42,11 @@ import (
 // are resolved and opened on first use, all at the commit the first answer
 // named (X-Repo-Commit), so that every shard comes from one commit even if
 // the branch moves. Nothing is written to the cache; see [Download].
+//
+// The storage host's URLs are signed for a limited time (hours on the
+// Hub): a File read over the network long after it was opened may fail
+// with fs.ErrPermission; open the name again then. Shards opened later get
+// fresh URLs.
 //
 // ctx governs every request of the Model, including those that open
 // shards later and fetch tensors: cancel it to abort them.
