@@ -40,8 +40,7 @@ type Progress struct {
 // too.
 //
 // It asks the Hub for the revision's commit (one HEAD request per file,
-// carrying the token) and writes refs/REVISION, then fetches what the
-// snapshot lacks: a file whose blob is cached only gets its link; others
+// carrying the token), then fetches what the snapshot lacks: a file whose blob is cached only gets its link; others
 // are downloaded from the storage host, without the token, into
 // blobs/<etag>.incomplete, resuming one that an earlier attempt left with
 // a range request, and retrying transient failures (Options.Retries).
@@ -50,7 +49,9 @@ type Progress struct {
 // deleted; a verified file is synced and renamed to blobs/<etag>, then
 // linked from snapshots/<commit>/<path> (../../blobs/<etag>; copied where
 // symbolic links cannot be made). A failed download therefore never leaves
-// a blob that is not verified. A lock file per blob
+// a blob that is not verified. Once every file is in place, refs/REVISION
+// records the commit (a failed download leaves it as it was). A lock file
+// per blob
 // (.locks/models--ORG--NAME/<etag>.lock) makes concurrent downloads of one
 // blob, by goroutines or processes, fetch it once.
 //
@@ -102,14 +103,14 @@ func Download(ctx context.Context, name string, opts *Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeRef(dir, n.rev(), m.commit); err != nil {
-		return "", fmt.Errorf("hub: %s: writing the revision's ref: %w", n, err)
-	}
 	s.clients()
 	d := &downloader{s: s, n: n, dir: dir, commit: m.commit, total: m.size}
 	top, err := d.fetch(ctx, file, m)
-	if err != nil || !isIndex(file) {
-		return top, err
+	if err != nil {
+		return "", err
+	}
+	if !isIndex(file) {
+		return top, d.writeRef()
 	}
 
 	// An index: fetch its shards at the same commit.
@@ -138,7 +139,17 @@ func Download(ctx context.Context, name string, opts *Options) (string, error) {
 			return "", err
 		}
 	}
-	return top, nil
+	return top, d.writeRef()
+}
+
+// writeRef records the revision's commit in refs/, once every file is in
+// the snapshot: a failed download leaves the ref as it was, so that the
+// revision still opens offline at the commit it had.
+func (d *downloader) writeRef() error {
+	if err := writeRef(d.dir, d.n.rev(), d.commit); err != nil {
+		return fmt.Errorf("hub: %s: writing the revision's ref: %w", d.n, err)
+	}
+	return nil
 }
 
 // noExist records, as huggingface_hub does, that the Hub has no such file
@@ -312,7 +323,9 @@ func (e *transientErr) Unwrap() error { return e.err }
 func (d *downloader) get(ctx context.Context, file string, m meta, f *os.File, h hash.Hash, have int64) (int64, error) {
 	at := d.n
 	at.Path = file
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.s.location(d.n, m, file), nil)
+	rctx, wd := d.s.watch(ctx)
+	defer wd.stop()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, d.s.location(d.n, m, file), nil)
 	if err != nil {
 		return have, err
 	}
@@ -323,7 +336,7 @@ func (d *downloader) get(ctx context.Context, file string, m meta, f *os.File, h
 	tok := d.s.authorize(req)
 	resp, err := d.s.get.Do(req)
 	if err != nil {
-		return have, &transientErr{cleanErr(err)}
+		return have, &transientErr{wd.explain(cleanErr(err))}
 	}
 	defer resp.Body.Close()
 	where := redact(resp.Request.URL)
@@ -358,14 +371,14 @@ func (d *downloader) get(ctx context.Context, file string, m meta, f *os.File, h
 	if _, err := f.Seek(have, io.SeekStart); err != nil {
 		return have, err
 	}
-	w := &progressWriter{f: f, h: h, n: have, report: func(n int64) { d.report(file, m.size, n, false) }}
+	w := &progressWriter{f: f, h: h, n: have, kick: wd.kick, report: func(n int64) { d.report(file, m.size, n, false) }}
 	_, err = io.Copy(w, io.LimitReader(resp.Body, m.size-have))
 	w.flush()
 	if err != nil {
 		if w.werr != nil {
 			return w.n, w.werr
 		}
-		return w.n, &transientErr{fmt.Errorf("reading %s: %w", where, cleanErr(err))}
+		return w.n, &transientErr{fmt.Errorf("reading %s: %w", where, wd.explain(cleanErr(err)))}
 	}
 	if w.n < m.size {
 		return w.n, &transientErr{fmt.Errorf("reading %s: %w after %d of %d bytes", where, io.ErrUnexpectedEOF, w.n, m.size)}
@@ -379,10 +392,12 @@ type progressWriter struct {
 	h        hash.Hash
 	n, shown int64
 	report   func(int64)
+	kick     func()
 	werr     error
 }
 
 func (w *progressWriter) Write(p []byte) (int, error) {
+	w.kick()
 	k, err := w.f.Write(p)
 	w.h.Write(p[:k])
 	w.n += int64(k)

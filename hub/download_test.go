@@ -203,6 +203,9 @@ func TestDownloadResumesAfterACutConnection(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.CacheDir, "models--org--m", "snapshots", commit, "model.safetensors")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a snapshot entry exists after a failed download: %v", err)
 	}
+	if _, err := os.Stat(filepath.Join(cfg.CacheDir, "models--org--m", "refs", "main")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("refs/main written by a failed download: %v", err)
+	}
 	// The next Download asks for the rest only.
 	f.reset()
 	if _, err := Download(context.Background(), "hf://org/m", &Options{Config: cfg}); err != nil {
@@ -265,6 +268,41 @@ func TestDownloadRefusesACorruptedBlob(t *testing.T) {
 	if _, err := Download(context.Background(), "hf://org/m", &Options{Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
+
+	// The branch moves to a new commit, whose download fails: the cache
+	// keeps main at the commit it had, and the model opens offline.
+	file2 := makeFile(t, 1, 3000)
+	c2 := commitOf("c2")
+	f.addCommit("org/m", "main", c2, map[string][]byte{"model.safetensors": file2})
+	f.corrupt = true
+	if _, err := Download(context.Background(), "hf://org/m", &Options{Config: cfg}); !errors.Is(err, ErrChecksum) {
+		t.Fatalf("got %v, want ErrChecksum", err)
+	}
+	refMain := filepath.Join(cfg.CacheDir, "models--org--m", "refs", "main")
+	if b, _ := os.ReadFile(refMain); string(b) != commit {
+		t.Errorf("refs/main = %q after a failed download, want %s", b, commit)
+	}
+	off := *cfg
+	off.Offline = true
+	m, err := OpenModel(context.Background(), "hf://org/m", &Options{Config: &off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensorBytes(t, m, "a"); !bytes.Equal(got, dataOf(t, file, "a")) {
+		t.Error("offline after a failed update: not the first commit's data")
+	}
+	m.Close()
+	// Then it succeeds: two snapshots, main at the new one.
+	f.corrupt = false
+	if _, err := Download(context.Background(), "hf://org/m", &Options{Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(refMain); string(b) != c2 {
+		t.Errorf("refs/main = %q, want %s", b, c2)
+	}
+	repo := filepath.Join(cfg.CacheDir, "models--org--m")
+	checkLink(t, repo, commit, "model.safetensors", sha256Hex(file), file)
+	checkLink(t, repo, c2, "model.safetensors", sha256Hex(file2), file2)
 }
 
 func TestConcurrentDownloadsFetchABlobOnce(t *testing.T) {
@@ -340,4 +378,22 @@ func TestOfflineNeverTouchesTheNetwork(t *testing.T) {
 	if n := len(f.requests("hub")) + len(f.requests("storage")); n != 0 {
 		t.Errorf("offline mode made %d requests", n)
 	}
+}
+
+func TestDownloadRetriesAStalledResponse(t *testing.T) {
+	f := newFakeHub(t)
+	file := makeFile(t, 0, 1000)
+	f.addRepo("org/m", commitOf("c"), map[string][]byte{"model.safetensors": file})
+	f.stall = time.Hour // until the client gives up
+	cfg := f.config("")
+	// A guard: without the stall timeout, this context ends the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := Download(ctx, "hf://org/m", &Options{Config: cfg, StallTimeout: 100 * time.Millisecond, Backoff: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.requests("storage")); n != 2 {
+		t.Errorf("%d storage requests, want 2 (the stalled one, then the retry)", n)
+	}
+	checkLink(t, filepath.Join(cfg.CacheDir, "models--org--m"), commitOf("c"), "model.safetensors", sha256Hex(file), file)
 }

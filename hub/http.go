@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/safetensors-go/safetensors/remote"
@@ -46,6 +47,11 @@ type Options struct {
 	// Backoff is the wait before the first retry, doubled for each next
 	// one up to 10 s, with jitter. Zero means 250 ms.
 	Backoff time.Duration
+	// StallTimeout abandons, and retries, a request of Download or of the
+	// Hub's metadata whose response headers or body bytes do not arrive
+	// for that long. Zero means 60 s; a negative value, no limit. (Reads
+	// through the remote package have Remote.StallTimeout.)
+	StallTimeout time.Duration
 }
 
 var defaultClient = &http.Client{Transport: func() http.RoundTripper {
@@ -66,6 +72,7 @@ type session struct {
 	progress func(Progress)
 	retries  int
 	backoff  time.Duration
+	stall    time.Duration
 }
 
 func newSession(o *Options) (*session, error) {
@@ -73,7 +80,7 @@ func newSession(o *Options) (*session, error) {
 	if o != nil {
 		opts = *o
 	}
-	s := &session{progress: opts.Progress, retries: opts.Retries, backoff: opts.Backoff}
+	s := &session{progress: opts.Progress, retries: opts.Retries, backoff: opts.Backoff, stall: opts.StallTimeout}
 	if opts.Config != nil {
 		s.cfg = *opts.Config
 	} else {
@@ -99,6 +106,9 @@ func newSession(o *Options) (*session, error) {
 	}
 	if s.backoff <= 0 {
 		s.backoff = 250 * time.Millisecond
+	}
+	if s.stall == 0 {
+		s.stall = 60 * time.Second
 	}
 	s.client = opts.Client
 	if opts.Remote != nil {
@@ -207,7 +217,9 @@ func (s *session) stat(ctx context.Context, n Name, rev, path string) (meta, err
 		var resp *http.Response
 		var tokenSent bool
 		err := s.retry(ctx, func() (bool, error) {
-			req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
+			rctx, w := s.watch(ctx)
+			defer w.stop()
+			req, err := http.NewRequestWithContext(rctx, http.MethodHead, u.String(), nil)
 			if err != nil {
 				return false, err
 			}
@@ -215,7 +227,7 @@ func (s *session) stat(ctx context.Context, n Name, rev, path string) (meta, err
 			tokenSent = s.authorize(req)
 			r, err := s.head.Do(req)
 			if err != nil {
-				return true, err
+				return true, w.explain(err)
 			}
 			r.Body.Close()
 			if transientStatus(r.StatusCode) {
@@ -290,6 +302,48 @@ func (s *session) metaFrom(file Name, u *url.URL, h http.Header, loc *url.URL) (
 		return bad("a Location that is not an http(s) URL")
 	}
 	return m, nil
+}
+
+// watchdog cancels a request whose response makes no progress for the
+// session's stall timeout.
+type watchdog struct {
+	d       time.Duration
+	t       *time.Timer
+	cancel  context.CancelFunc
+	stalled atomic.Bool
+}
+
+// watch returns a context for one request, and its watchdog, started.
+func (s *session) watch(ctx context.Context) (context.Context, *watchdog) {
+	rctx, cancel := context.WithCancel(ctx)
+	w := &watchdog{d: s.stall, cancel: cancel}
+	if s.stall > 0 {
+		w.t = time.AfterFunc(s.stall, func() { w.stalled.Store(true); cancel() })
+	}
+	return rctx, w
+}
+
+// kick restarts the wait: some progress was made.
+func (w *watchdog) kick() {
+	if w.t != nil {
+		w.t.Reset(w.d)
+	}
+}
+
+// stop ends the watch and releases the request's context.
+func (w *watchdog) stop() {
+	if w.t != nil {
+		w.t.Stop()
+	}
+	w.cancel()
+}
+
+// explain says that err comes from a stall, when it does.
+func (w *watchdog) explain(err error) error {
+	if err != nil && w.stalled.Load() {
+		return fmt.Errorf("no progress for %v: %w", w.d, err)
+	}
+	return err
 }
 
 // transientStatus reports whether a status is worth retrying.

@@ -14,13 +14,13 @@ const DefaultRevision = "main"
 
 // Repository types, as [Name.Type] gives them.
 const (
-	Model   = "model"
-	Dataset = "dataset"
-	Space   = "space"
+	TypeModel   = "model"
+	TypeDataset = "dataset"
+	TypeSpace   = "space"
 )
 
 // typePrefixes maps the plural prefix a name may start with to its type.
-var typePrefixes = map[string]string{"models": Model, "datasets": Dataset, "spaces": Space}
+var typePrefixes = map[string]string{"models": TypeModel, "datasets": TypeDataset, "spaces": TypeSpace}
 
 // A Name is a parsed Hub name:
 //
@@ -35,7 +35,7 @@ var typePrefixes = map[string]string{"models": Model, "datasets": Dataset, "spac
 // model.safetensors, or model.safetensors.index.json when there is no
 // single file. This is huggingface_hub's grammar for hf:// URIs.
 type Name struct {
-	Type     string // Model, Dataset or Space
+	Type     string // TypeModel, TypeDataset or TypeSpace
 	Repo     string // "ORG/NAME"
 	Revision string // as written, unescaped; "" means DefaultRevision
 	Path     string // slash-separated path in the repository; "" means the model
@@ -80,14 +80,14 @@ func ParseName(s string) (Name, error) {
 	if body == "" {
 		return bad("nothing after %s: give a repository, ORG/NAME", Scheme)
 	}
-	n := Name{Type: Model}
+	n := Name{Type: TypeModel}
 	first, rest, found := strings.Cut(body, "/")
 	if t, ok := typePrefixes[first]; ok {
 		if !found || strings.Trim(rest, "/") == "" {
 			return bad("no repository after %q: write %s%s/ORG/NAME", first, Scheme, first)
 		}
 		n.Type, body = t, rest
-	} else if found && (first == Model || first == Dataset || first == Space) {
+	} else if found && (first == TypeModel || first == TypeDataset || first == TypeSpace) {
 		return bad("the type prefix is plural: %q, not %q", first+"s/", first+"/")
 	} else if first == "kernels" || first == "buckets" {
 		return bad("only models, datasets and spaces are supported, not %s", first)
@@ -208,7 +208,7 @@ func (n Name) rev() string {
 func (n Name) String() string {
 	var b strings.Builder
 	b.WriteString(Scheme)
-	if n.Type != "" && n.Type != Model {
+	if n.Type != "" && n.Type != TypeModel {
 		b.WriteString(n.Type + "s/")
 	}
 	b.WriteString(n.Repo)
@@ -234,7 +234,7 @@ func (n Name) folder() string {
 // urlPrefix returns the part of a Hub URL before the repository:
 // "" for models, "datasets/" and "spaces/" for the others.
 func (n Name) urlPrefix() string {
-	if n.Type == Model || n.Type == "" {
+	if n.Type == TypeModel || n.Type == "" {
 		return ""
 	}
 	return n.Type + "s/"

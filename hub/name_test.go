@@ -11,26 +11,26 @@ func TestParseName(t *testing.T) {
 		in   string
 		want Name
 	}{
-		{"hf://ORG/NAME", Name{Type: Model, Repo: "ORG/NAME"}},
-		{"hf://ORG/NAME/", Name{Type: Model, Repo: "ORG/NAME"}},
-		{"hf://meta-llama/Llama-3.2-1B", Name{Type: Model, Repo: "meta-llama/Llama-3.2-1B"}},
-		{"hf://o/n/sub/dir/model.safetensors", Name{Type: Model, Repo: "o/n", Path: "sub/dir/model.safetensors"}},
-		{"hf://o/n@v1.0", Name{Type: Model, Repo: "o/n", Revision: "v1.0"}},
-		{"hf://o/n@dev/model.safetensors", Name{Type: Model, Repo: "o/n", Revision: "dev", Path: "model.safetensors"}},
-		{"hf://o/n@0123456789abcdef0123456789abcdef01234567/a/b.json", Name{Type: Model, Repo: "o/n", Revision: "0123456789abcdef0123456789abcdef01234567", Path: "a/b.json"}},
+		{"hf://ORG/NAME", Name{Type: TypeModel, Repo: "ORG/NAME"}},
+		{"hf://ORG/NAME/", Name{Type: TypeModel, Repo: "ORG/NAME"}},
+		{"hf://meta-llama/Llama-3.2-1B", Name{Type: TypeModel, Repo: "meta-llama/Llama-3.2-1B"}},
+		{"hf://o/n/sub/dir/model.safetensors", Name{Type: TypeModel, Repo: "o/n", Path: "sub/dir/model.safetensors"}},
+		{"hf://o/n@v1.0", Name{Type: TypeModel, Repo: "o/n", Revision: "v1.0"}},
+		{"hf://o/n@dev/model.safetensors", Name{Type: TypeModel, Repo: "o/n", Revision: "dev", Path: "model.safetensors"}},
+		{"hf://o/n@0123456789abcdef0123456789abcdef01234567/a/b.json", Name{Type: TypeModel, Repo: "o/n", Revision: "0123456789abcdef0123456789abcdef01234567", Path: "a/b.json"}},
 		// Revisions with "/": escaped, or the Hub's special refs as they are.
-		{"hf://o/n@refs%2Fpr%2F1/model.safetensors", Name{Type: Model, Repo: "o/n", Revision: "refs/pr/1", Path: "model.safetensors"}},
-		{"hf://o/n@refs/pr/12/model.safetensors", Name{Type: Model, Repo: "o/n", Revision: "refs/pr/12", Path: "model.safetensors"}},
-		{"hf://o/n@refs/pr/12", Name{Type: Model, Repo: "o/n", Revision: "refs/pr/12"}},
-		{"hf://o/n@refs/convert/parquet/x", Name{Type: Model, Repo: "o/n", Revision: "refs/convert/parquet", Path: "x"}},
-		{"hf://o/n@feature%2Fx", Name{Type: Model, Repo: "o/n", Revision: "feature/x"}},
+		{"hf://o/n@refs%2Fpr%2F1/model.safetensors", Name{Type: TypeModel, Repo: "o/n", Revision: "refs/pr/1", Path: "model.safetensors"}},
+		{"hf://o/n@refs/pr/12/model.safetensors", Name{Type: TypeModel, Repo: "o/n", Revision: "refs/pr/12", Path: "model.safetensors"}},
+		{"hf://o/n@refs/pr/12", Name{Type: TypeModel, Repo: "o/n", Revision: "refs/pr/12"}},
+		{"hf://o/n@refs/convert/parquet/x", Name{Type: TypeModel, Repo: "o/n", Revision: "refs/convert/parquet", Path: "x"}},
+		{"hf://o/n@feature%2Fx", Name{Type: TypeModel, Repo: "o/n", Revision: "feature/x"}},
 		// An "@" past ORG/NAME belongs to a file name.
-		{"hf://o/n/dir/file@2.safetensors", Name{Type: Model, Repo: "o/n", Path: "dir/file@2.safetensors"}},
+		{"hf://o/n/dir/file@2.safetensors", Name{Type: TypeModel, Repo: "o/n", Path: "dir/file@2.safetensors"}},
 		// Type prefixes.
-		{"hf://models/o/n", Name{Type: Model, Repo: "o/n"}},
-		{"hf://datasets/o/n@main/train.safetensors", Name{Type: Dataset, Repo: "o/n", Revision: "main", Path: "train.safetensors"}},
-		{"hf://spaces/o/n/x.safetensors", Name{Type: Space, Repo: "o/n", Path: "x.safetensors"}},
-		{"hf://A_b.c-9/x_Y.z", Name{Type: Model, Repo: "A_b.c-9/x_Y.z"}},
+		{"hf://models/o/n", Name{Type: TypeModel, Repo: "o/n"}},
+		{"hf://datasets/o/n@main/train.safetensors", Name{Type: TypeDataset, Repo: "o/n", Revision: "main", Path: "train.safetensors"}},
+		{"hf://spaces/o/n/x.safetensors", Name{Type: TypeSpace, Repo: "o/n", Path: "x.safetensors"}},
+		{"hf://A_b.c-9/x_Y.z", Name{Type: TypeModel, Repo: "A_b.c-9/x_Y.z"}},
 	} {
 		got, err := ParseName(c.in)
 		if err != nil {

@@ -26,7 +26,9 @@ import (
 // commit's snapshot, and for an index every shard. What is there opens
 // with [safetensors.Options.Open] (memory-mapped, zero-copy) and
 // [safetensors.Options.OpenModel] on the snapshot's paths, with no
-// request. In offline mode ([Config.Offline], HF_HUB_OFFLINE) nothing else
+// request: the Hub is not asked whether a branch moved since (Download
+// brings the cache up to date). A cached file that fails to open is an
+// error, not a reason to go to the network. In offline mode ([Config.Offline], HF_HUB_OFFLINE) nothing else
 // is tried: a missing file is an error wrapping [ErrNotCached] and
 // [fs.ErrNotExist].
 //
@@ -40,6 +42,11 @@ import (
 // are resolved and opened on first use, all at the commit the first answer
 // named (X-Repo-Commit), so that every shard comes from one commit even if
 // the branch moves. Nothing is written to the cache; see [Download].
+//
+// The storage host's URLs are signed for a limited time (hours on the
+// Hub): a File read over the network long after it was opened may fail
+// with fs.ErrPermission; open the name again then. Shards opened later get
+// fresh URLs.
 //
 // ctx governs every request of the Model, including those that open
 // shards later and fetch tensors: cancel it to abort them.
@@ -270,7 +277,9 @@ func (s *session) readIndex(ctx context.Context, n Name, m meta, file string) ([
 	s.clients()
 	var body []byte
 	err := s.retry(ctx, func() (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.location(n, m, file), nil)
+		rctx, wd := s.watch(ctx)
+		defer wd.stop()
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, s.location(n, m, file), nil)
 		if err != nil {
 			return false, err
 		}
@@ -278,7 +287,7 @@ func (s *session) readIndex(ctx context.Context, n Name, m meta, file string) ([
 		tok := s.authorize(req)
 		resp, err := s.get.Do(req)
 		if err != nil {
-			return true, err
+			return true, wd.explain(err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
@@ -287,7 +296,7 @@ func (s *session) readIndex(ctx context.Context, n Name, m meta, file string) ([
 		}
 		b, err := io.ReadAll(io.LimitReader(resp.Body, s.maxIndex()+1))
 		if err != nil {
-			return true, fmt.Errorf("reading the index: %w", err)
+			return true, fmt.Errorf("reading the index: %w", wd.explain(err))
 		}
 		if int64(len(b)) > s.maxIndex() {
 			return false, fmt.Errorf("%w: the index is larger than the limit of %d bytes", safetensors.ErrInvalidIndex, s.maxIndex())

@@ -337,3 +337,31 @@ func TestHostileMetadataIsRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestHostileIndexes(t *testing.T) {
+	f := newFakeHub(t)
+	files := shardedFiles(t, 0)
+	f.addRepo("org/big", commitOf("b"), files)
+	f.addRepo("org/escape", commitOf("e"), map[string][]byte{
+		"model.safetensors.index.json": []byte(`{"weight_map":{"x":"../../../etc/passwd"}}`),
+	})
+	ctx := context.Background()
+	// An index larger than the limit is refused before it is fetched.
+	_, err := OpenModel(ctx, "hf://org/big", &Options{Config: f.config(""), Remote: &remote.Options{MaxHeaderSize: 20}})
+	if !errors.Is(err, safetensors.ErrInvalidIndex) {
+		t.Errorf("an index over the limit: %v", err)
+	}
+	for _, r := range f.requests("hub") {
+		if r.method == "GET" {
+			t.Errorf("the index over the limit was fetched: %+v", r)
+		}
+	}
+	// Shard names that leave the repository are refused, opening and downloading.
+	cfg := f.config("")
+	if _, err := OpenModel(ctx, "hf://org/escape", &Options{Config: cfg}); !errors.Is(err, safetensors.ErrInvalidIndex) {
+		t.Errorf("OpenModel of an index naming ../../../etc/passwd: %v", err)
+	}
+	if _, err := Download(ctx, "hf://org/escape", &Options{Config: cfg}); !errors.Is(err, safetensors.ErrInvalidIndex) {
+		t.Errorf("Download of an index naming ../../../etc/passwd: %v", err)
+	}
+}

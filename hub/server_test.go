@@ -39,6 +39,7 @@ type fakeHub struct {
 	cutAfter int64 // if > 0, the storage host's next response is cut after this many bytes
 	corrupt  bool  // the storage host flips a byte of what it serves
 	delay    time.Duration
+	stall    time.Duration   // if > 0, the storage host's next response stops this long after its headers
 	badSig   map[string]bool // sha256 whose signed URL the storage host refuses (expired)
 	override http.Header     // headers set on every Hub answer (hostile metadata)
 	// redirectGET makes the Hub answer GET requests for files that are not
@@ -263,6 +264,8 @@ func (f *fakeHub) serveStorage(w http.ResponseWriter, r *http.Request) {
 	bad := f.badSig[sha]
 	cut := f.cutAfter
 	f.cutAfter = 0
+	stall := f.stall
+	f.stall = 0
 	corrupt, delay := f.corrupt, f.delay
 	f.mu.Unlock()
 	if !ok || !found {
@@ -282,6 +285,16 @@ func (f *fakeHub) serveStorage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("ETag", `"`+sha+`"`)
 	cw := countingWriter{w, f}
+	if stall > 0 {
+		w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-time.After(stall):
+		case <-r.Context().Done():
+		}
+		panic(http.ErrAbortHandler)
+	}
 	if cut > 0 {
 		// Announce the whole answer, send part of it, and drop the
 		// connection, as a network failure would.
