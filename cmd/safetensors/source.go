@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/safetensors-go/safetensors"
+	"github.com/safetensors-go/safetensors/blob"
 	"github.com/safetensors-go/safetensors/hub"
 	"github.com/safetensors-go/safetensors/remote"
 )
@@ -36,7 +37,9 @@ type tensorRef struct {
 }
 
 // openModel opens a MODEL argument: a file, a folder or an index on disk,
-// the http(s) URL of a file, a folder or an index, or a Hugging Face Hub
+// the http(s) URL of a file, a folder or an index, the URL of one in an
+// object store (s3://, gs://, azblob://, file://: the blob package, with
+// credentials found as each cloud's SDK finds them), or a Hugging Face Hub
 // name (hf://ORG/NAME[@REV][/PATH]: from the local cache when it is there,
 // else over the network, with HF_TOKEN and the other HF_* variables read as
 // huggingface_hub reads them). A sharded set's shards
@@ -50,6 +53,8 @@ func (a *app) openModel(arg string) (*model, error) {
 	switch {
 	case hub.IsName(arg):
 		lm, err = hub.OpenModel(a.ctx, arg, nil)
+	case blob.Supports(arg):
+		lm, err = blob.OpenModel(a.ctx, arg, nil)
 	case isURL(arg):
 		opts, oerr := a.remoteOptions()
 		if oerr != nil {
