@@ -53,10 +53,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 // runContext is run with a context whose cancellation stops long commands
 // between chunks of data.
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	quietObjectStores()
 	a := newApp(stdout, stderr)
 	a.ctx = ctx
 	root := a.rootCommand()
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	return a.exitCode(cmd, err)
+}
+
+// quietObjectStores keeps the AWS SDK from printing a debug line on stderr
+// for every ranged read whose response carries no checksum, which is every
+// one: a range of an object has no checksum to validate. The blob package
+// checks each response against the object's ETag, size and modification
+// time instead. A value the user set is left alone.
+func quietObjectStores() {
+	if _, ok := os.LookupEnv("AWS_RESPONSE_CHECKSUM_VALIDATION"); !ok {
+		os.Setenv("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
+	}
 }
