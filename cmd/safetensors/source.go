@@ -173,8 +173,9 @@ func (m *model) fileMetadata() (map[string]string, []string) {
 	var warnings []string
 	from := map[string]string{}
 	for _, mf := range m.files {
-		for _, k := range sortedKeys(mf.f.Metadata()) {
-			v := mf.f.Metadata()[k]
+		fmd := mf.f.Metadata() // a copy: taken once per shard
+		for _, k := range sortedKeys(fmd) {
+			v := fmd[k]
 			if md == nil {
 				md = map[string]string{}
 			}

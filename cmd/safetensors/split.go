@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/safetensors-go/safetensors"
 	"github.com/spf13/cobra"
@@ -60,15 +61,7 @@ func (a *app) split(m *model, dir string, maxSize int64) (err error) {
 	for i, t := range m.tensors {
 		infos[i] = safetensors.TensorInfo{Name: t.Name, DType: t.DType, Shape: t.Shape}
 	}
-	slices.SortFunc(infos, func(x, y safetensors.TensorInfo) int {
-		switch {
-		case x.Name < y.Name:
-			return -1
-		case x.Name > y.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(infos, func(x, y safetensors.TensorInfo) int { return strings.Compare(x.Name, y.Name) })
 	metadata, warnings := m.fileMetadata()
 	a.warn(warnings...)
 	_, statErr := os.Stat(dir)
