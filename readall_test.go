@@ -459,9 +459,7 @@ func TestReadAllRequests(t *testing.T) {
 	fsrv := http.FileServer(http.Dir(dir))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		cw := &countingWriter{ResponseWriter: w}
-		fsrv.ServeHTTP(cw, r)
-		bytesSent.Add(cw.n)
+		fsrv.ServeHTTP(&countingWriter{ResponseWriter: w, n: &bytesSent}, r)
 	}))
 	defer srv.Close()
 	m, err := remote.OpenModel(context.Background(), srv.URL+"/"+safetensors.IndexName, nil)
@@ -513,11 +511,12 @@ func TestReadAllRequests(t *testing.T) {
 
 type countingWriter struct {
 	http.ResponseWriter
-	n int64
+	n *atomic.Int64
 }
 
+// Write counts p before writing it: once the client has the bytes, the
+// count has them too, whenever the handler returns.
 func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.n += int64(n)
-	return n, err
+	c.n.Add(int64(len(p)))
+	return c.ResponseWriter.Write(p)
 }

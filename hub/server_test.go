@@ -248,12 +248,13 @@ type countingWriter struct {
 	f *fakeHub
 }
 
+// Write counts p before writing it: once the client has the bytes, the
+// count has them too, whenever the handler returns.
 func (c countingWriter) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
 	c.f.mu.Lock()
-	c.f.bytes += int64(n)
+	c.f.bytes += int64(len(p))
 	c.f.mu.Unlock()
-	return n, err
+	return c.ResponseWriter.Write(p)
 }
 
 func (f *fakeHub) serveStorage(w http.ResponseWriter, r *http.Request) {

@@ -15,11 +15,13 @@ import (
 
 // countingServer serves dir over HTTP, with ranges (http.FileServer), and
 // records each request: its path, Range header, Authorization header and
-// how many body bytes were sent.
+// how many body bytes were sent. A request is recorded when it arrives and
+// its bytes are counted before they are written, so that once the client
+// has a response the record has it too, whenever the handler returns.
 type countingServer struct {
 	*httptest.Server
 	mu   sync.Mutex
-	reqs []servedRequest
+	reqs []*servedRequest
 }
 
 type servedRequest struct {
@@ -29,36 +31,41 @@ type servedRequest struct {
 
 type countingWriter struct {
 	http.ResponseWriter
-	n int64
+	s   *countingServer
+	req *servedRequest
 }
 
 func (w *countingWriter) Write(b []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(b)
-	w.n += int64(n)
-	return n, err
+	w.s.mu.Lock()
+	w.req.sent += int64(len(b))
+	w.s.mu.Unlock()
+	return w.ResponseWriter.Write(b)
 }
 
 func newCountingServer(t *testing.T, dir string) *countingServer {
 	s := &countingServer{}
 	fsrv := http.FileServer(http.Dir(dir))
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cw := &countingWriter{ResponseWriter: w}
-		fsrv.ServeHTTP(cw, r)
+		req := &servedRequest{r.URL.Path, r.Header.Get("Range"), r.Header.Get("Authorization"), r.Header.Get("X-Custom"), 0}
 		s.mu.Lock()
-		s.reqs = append(s.reqs, servedRequest{r.URL.Path, r.Header.Get("Range"), r.Header.Get("Authorization"), r.Header.Get("X-Custom"), cw.n})
+		s.reqs = append(s.reqs, req)
 		s.mu.Unlock()
+		fsrv.ServeHTTP(&countingWriter{ResponseWriter: w, s: s, req: req}, r)
 	}))
 	t.Cleanup(s.Close)
 	return s
 }
 
-// take returns the requests served since the last call.
+// take returns the requests served since the last call, as they stand.
 func (s *countingServer) take() []servedRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.reqs
+	out := make([]servedRequest, len(s.reqs))
+	for i, r := range s.reqs {
+		out[i] = *r
+	}
 	s.reqs = nil
-	return r
+	return out
 }
 
 func (r servedRequest) String() string {
