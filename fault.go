@@ -10,7 +10,9 @@ import (
 // memory is a mapping of a file that was truncated (or otherwise lost its
 // pages) after [Open]. Without this guard the fault (SIGBUS) would crash the
 // program. It is only possible with files from Open that are changed in
-// place while open.
+// place while open. Saving a view of such a file, which reads the file
+// rather than the mapping, returns it too when the file now ends before
+// the view's bytes.
 var ErrFault = errors.New("safetensors: memory fault reading mapped data (was the file truncated while open?)")
 
 // guardFault runs fn, turning a memory fault inside it into ErrFault.

@@ -336,7 +336,11 @@ func (f *File) GetTensor(name string) (Tensor, error) {
 		}
 		start := f.DataOffset() + ti.DataOffsets[0]
 		end := f.DataOffset() + ti.DataOffsets[1]
-		return Tensor{dtype: ti.DType, shape: ti.Shape, data: mem[start:end:end]}, nil
+		t := Tensor{dtype: ti.DType, shape: ti.Shape, data: mem[start:end:end]}
+		if f.kind == mapped {
+			t.src, t.srcOff = f, start
+		}
+		return t, nil
 	}
 	if f.closed.Load() {
 		return Tensor{}, ErrClosed

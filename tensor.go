@@ -24,6 +24,12 @@ type Tensor struct {
 	dtype DType
 	shape []int // never modified after construction; Shape returns a copy
 	data  []byte
+	// src is the File of Open whose mapping data is a view of, and srcOff
+	// the offset of data in its file; nil for any other tensor. Saving
+	// reads the bytes from the file there (pread, copy_file_range) instead
+	// of through the mapping, whose pages would otherwise be faulted in.
+	src    *File
+	srcOff int64
 }
 
 // NewTensor returns a tensor over data, which it does not copy: the Tensor
@@ -121,7 +127,10 @@ func numElements(shape []int) int {
 //
 // For a tensor from [Open] they are a view of the read-only memory mapping:
 // writing to them crashes the program, and they become invalid when the File
-// is closed. For a tensor from [Load] they alias the caller's buffer. For a
+// is closed. (The Tensor itself also knows the file its bytes are in, so
+// that [Save] and the [Writer] read them from the file instead of faulting
+// in the mapping; a Tensor made with [NewTensor] from these bytes does not,
+// and is written from memory.) For a tensor from [Load] they alias the caller's buffer. For a
 // tensor from [NewReader] they are a fresh buffer that the caller owns.
 func (t Tensor) Data() []byte { return t.data }
 

@@ -86,16 +86,19 @@ const metadataKey = "__metadata__"
 // ([ErrInvalidHeader]), or a header larger than [DefaultMaxHeaderSize]
 // ([ErrHeaderTooLarge]; see [Options.Save] for another limit).
 //
-// Tensors may come from any [File] as they are, views of a mapping
-// included: their bytes are written straight from where they are, so
-// copying a file costs no copy beyond the write itself (the File must stay
-// open until Save returns). Views of a File from [Open] are read through
-// the mapping, which faults in each page; where page faults are slow (some
-// virtual machines: see BENCHMARKS.md), copying a mapped file is several
-// times faster through a [Writer] fed by [Writer.CopyTensor] from
-// [File.TensorReader], which reads with pread. Tensors of less than 64 KiB are gathered into a
+// Tensors may come from any [File] as they are (the File must stay open
+// until Save returns; a view of a closed File is an error wrapping
+// [ErrClosed]). Views of a File from [Open] are not read through the
+// mapping, which would fault in every page and grow the process by the
+// whole model: their bytes are read from the file, with copy_file_range
+// when w is an *os.File on Linux (the kernel copies them, without a pass
+// through user memory), and with pread into Save's buffer otherwise. So
+// Open, GetTensor and Save copy a file as fast as the streaming [Writer],
+// and in as little memory. Other tensors' bytes are written straight from
+// where they are. Tensors of less than 64 KiB are gathered into a
 // buffer of 256 KiB so that small tensors cost few calls to w.Write; larger
-// ones are passed to w.Write directly. Save does not close w, and it
+// ones are passed to w.Write directly (views of a mapped File, through
+// the same buffer). Save does not close w, and it
 // neither retains nor modifies the tensors' bytes, so it may run while other
 // goroutines read the same tensors. An error from w is returned as w gave
 // it, so that errors.Is finds, for example, syscall.ENOSPC; a short write
@@ -156,7 +159,7 @@ func (o Options) SaveFile(path string, tensors map[string]Tensor, metadata map[s
 // offsets, and the encoded prefix and header.
 type plan struct {
 	infos  []TensorInfo // buffer order; DataOffsets set
-	data   [][]byte     // the bytes of infos[i], for Save; nil for a Writer
+	data   []Tensor     // the tensor of infos[i], for Save; nil for a Writer
 	header []byte       // the 8-byte length, then the padded JSON
 	total  int64        // size of the data buffer
 }
@@ -164,7 +167,7 @@ type plan struct {
 // planTensors validates a map of tensors and plans their layout.
 func (o Options) planTensors(tensors map[string]Tensor, metadata map[string]string) (*plan, error) {
 	infos := make([]TensorInfo, 0, len(tensors))
-	data := make([][]byte, 0, len(tensors))
+	data := make([]Tensor, 0, len(tensors))
 	for name, t := range tensors {
 		if err := checkName(name); err != nil {
 			return nil, err
@@ -180,9 +183,9 @@ func (o Options) planTensors(tensors map[string]Tensor, metadata map[string]stri
 			return nil, tensorErr(ErrInvalidTensorInfo, name, "%v%v needs %d bytes, data has %d", t.dtype, t.shape, size, len(t.data))
 		}
 		infos = append(infos, TensorInfo{Name: name, DType: t.dtype, Shape: t.shape})
-		data = append(data, t.data)
+		data = append(data, t)
 	}
-	p := &plan{infos: make([]TensorInfo, len(infos)), data: make([][]byte, len(infos))}
+	p := &plan{infos: make([]TensorInfo, len(infos)), data: make([]Tensor, len(infos))}
 	for k, i := range canonicalOrder(infos) {
 		p.infos[k], p.data[k] = infos[i], data[i]
 	}
@@ -407,8 +410,8 @@ func (p *plan) writeTo(w io.Writer) error {
 		tw.err = err
 		return err
 	}
-	for _, data := range p.data {
-		n, err := tw.putGuarded(data)
+	for _, t := range p.data {
+		n, err := tw.putTensor(t)
 		tw.pos += int64(n)
 		if err != nil {
 			tw.err = err
@@ -463,6 +466,10 @@ type Writer struct {
 	err     error          // sticky
 	closed  bool
 	closeRv error // what Close returned the first time
+
+	// noCopyRange: copy_file_range could not copy from a view's file to
+	// w, so views are copied with pread and write.
+	noCopyRange bool
 }
 
 // NewWriter validates the declared tensors and metadata, writes the header
@@ -618,7 +625,8 @@ func (tw *Writer) ReadFrom(r io.Reader) (int64, error) {
 //
 // The bytes are passed to the destination directly, without a copy, when
 // they are 64 KiB or more; t may be a view of any [File] that is still
-// open.
+// open. A view of a File from [Open] is read from its file rather than
+// through the mapping, as [Save] does.
 func (tw *Writer) WriteTensor(name string, t Tensor) error {
 	if tw.err != nil {
 		return tw.err
@@ -629,7 +637,7 @@ func (tw *Writer) WriteTensor(name string, t Tensor) error {
 	}
 	if err == nil {
 		var n int
-		n, err = tw.putGuarded(t.data)
+		n, err = tw.putTensor(t)
 		tw.pos += int64(n)
 	}
 	if err != nil {

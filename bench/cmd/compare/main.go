@@ -8,7 +8,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/compare [-n 3] [-dir DIR] [-ops open,all,rows,cols,save,mem]
+//	go run ./cmd/compare [-n 3] [-dir DIR] [-ops open,all,rows,cols,save,copy,mem]
 //
 // It writes two files of 1 GiB into DIR (a new temporary directory by
 // default, removed at the end) and needs about 4 GiB of memory.
@@ -60,6 +60,7 @@ var ops = []struct{ key, title string }{
 	{"rows", "row block: rows 4096:8192 of a 16384x16384 F32 tensor (256 MiB)"},
 	{"cols", "column block: columns 4096:4160 of every row of the same tensor (4 MiB)"},
 	{"save", "save 1 GiB (201 tensors from pre-touched memory), over a cached file of the same size (the fsync rows: to a new file)"},
+	{"copy", "copy the 1 GiB file (201 tensors) through the library from a mapped File, over a cached file of the same size"},
 }
 
 // env is what the rows share: the generated files and pre-touched memory.
@@ -106,7 +107,7 @@ func main() {
 	childMain()
 	n := flag.Int("n", 3, "samples per row; the table shows their median")
 	dirFlag := flag.String("dir", "", "directory for the generated files (default: a new temporary directory, removed at the end)")
-	opsFlag := flag.String("ops", "open,all,rows,cols,save,mem", "operations to run, comma-separated")
+	opsFlag := flag.String("ops", "open,all,rows,cols,save,copy,mem", "operations to run, comma-separated")
 	match := flag.String("match", "", "run only the rows whose id (\"op/lib/what\") matches this regular expression; the targets need the reference rows too")
 	flag.Parse()
 	matchRE, err := regexp.Compile(*match)
@@ -163,6 +164,7 @@ var rowSets = []func(e *env) []*row{
 	oursRows,
 	oursSliceRows,
 	oursSaveRows,
+	copyRows,
 	nlpRows,
 	maruelRows,
 	ollamaRows,

@@ -47,6 +47,25 @@ var targets = []target{
 		"copy() time ÷ ours ≥ 0.50", oursColsInto, refCopyCols, 0.50),
 	timeTarget("save within 1.1x of a write through a reused 32 KiB buffer",
 		"ours ÷ 32 KiB write ≤ 1.10", oursSave, refWrite32K, 1.10),
+	timeTarget("copying a mapped file with Open, GetTensor and Save within 1.2x of the streaming path (NewWriter, CopyTensor of TensorReader)",
+		"Save ÷ streaming ≤ 1.20", oursCopySave, oursCopyStrm, 1.20),
+	{
+		name: "copying a mapped file with Open, GetTensor and Save: peak RSS that does not grow with the model (under 64 MiB for the 1 GiB file)",
+		goal: "peak RSS < 64 MiB",
+		eval: func(_ map[string]*row, mem map[string]memResult) (string, bool, string) {
+			if mem == nil {
+				return "", false, "memory not measured (-ops without mem)"
+			}
+			r, ok := mem[oursSaveMem]
+			switch {
+			case !ok:
+				return "", false, "the Save copy's memory row was not measured"
+			case r.Err != "":
+				return "", false, "error: " + r.Err
+			}
+			return mib(uint64(r.MaxRSS)), r.MaxRSS < 64<<20, ""
+		},
+	},
 	{
 		name: "streaming writer's peak heap under 64 MiB (copying the 1 GiB file)",
 		goal: "peak Go heap < 64 MiB",
@@ -73,6 +92,7 @@ const (
 	oursColsInto  = "cols/ours/readinto"
 	oursSave      = "save/ours/save"
 	oursStreamMem = "copy/ours/writer"
+	oursSaveMem   = "copy/ours/save"
 )
 
 func median(rows map[string]*row, id string) (time.Duration, string) {
