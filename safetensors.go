@@ -73,7 +73,9 @@ type File struct {
 // shared with the operating system's cache. Methods that copy bytes out
 // ([File.ReadInto], [File.TensorReader], slices, conversions) read them with
 // pread instead, which is several times faster than faulting in the mapping's
-// pages; so the File keeps the file descriptor open until Close.
+// pages, and [Save], [SaveFile], [SaveSharded] and [Writer.WriteTensor],
+// given views, read their bytes from the file too (see [Save]); so the File
+// keeps the file descriptor open until Close.
 //
 // The mapping is read-only: writing into a view's bytes crashes the program.
 // Views die with [File.Close]: using one afterwards crashes too. If another
