@@ -1,13 +1,10 @@
 package safetensors_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"unsafe"
 
@@ -15,40 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// mappedKiB returns how many KiB of the mapping that holds addr are mapped
-// into this process's page tables: the Rss of its entry in /proc/self/smaps.
-// Unlike mincore, which reports whether a file's pages are in the page
-// cache (as they are here whoever read them), this counts only the pages
-// that touching the mapping faulted in.
-func mappedKiB(t *testing.T, addr uintptr) int {
-	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
-	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	in := false
-	for sc.Scan() {
-		line := sc.Text()
-		if fields := strings.Fields(line); len(fields) > 0 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
-			lo, hi, ok := strings.Cut(fields[0], "-")
-			if ok {
-				l, err1 := strconv.ParseUint(lo, 16, 64)
-				h, err2 := strconv.ParseUint(hi, 16, 64)
-				in = err1 == nil && err2 == nil && uint64(addr) >= l && uint64(addr) < h
-				continue
-			}
-		}
-		if in && strings.HasPrefix(line, "Rss:") {
-			kib, err := strconv.Atoi(strings.Fields(line)[1])
-			require.NoError(t, err)
-			return kib
-		}
-	}
-	require.NoError(t, sc.Err())
-	t.Fatalf("no mapping holds address %#x", addr)
-	return 0
-}
 
 // viewsFile writes a file of tensors large and small (8 MiB in all, so that
 // faulting it in is thousands of pages), opens it, and returns the File, its
@@ -99,7 +62,7 @@ func viewsFile(t *testing.T) (*safetensors.File, map[string]safetensors.Tensor, 
 // sees the count grow, which shows that the count can see faults.
 func TestSaveOfViewsLeavesMappingAlone(t *testing.T) {
 	f, views, want, addr := viewsFile(t)
-	before := mappedKiB(t, addr)
+	before := safetensors.MappedKiB(t, addr)
 	require.Less(t, before, 64, "opening mapped %d KiB of the data", before)
 	dir := t.TempDir()
 	meta := f.Metadata()
@@ -176,7 +139,7 @@ func TestSaveOfViewsLeavesMappingAlone(t *testing.T) {
 		got, err := s.save()
 		require.NoError(t, err, s.name)
 		assert.True(t, bytes.Equal(got, want), "%s wrote other bytes than the source", s.name)
-		assert.Equal(t, before, mappedKiB(t, addr), "%s faulted in the mapping", s.name)
+		assert.Equal(t, before, safetensors.MappedKiB(t, addr), "%s faulted in the mapping", s.name)
 	}
 
 	for _, v := range views {
@@ -184,7 +147,7 @@ func TestSaveOfViewsLeavesMappingAlone(t *testing.T) {
 			touchSink += v.Data()[i]
 		}
 	}
-	assert.Greater(t, mappedKiB(t, addr), before+4096, "touching the views faults in their pages")
+	assert.Greater(t, safetensors.MappedKiB(t, addr), before+4096, "touching the views faults in their pages")
 }
 
 // touchSink keeps the reads of the touch loop from being optimized away.
@@ -199,4 +162,26 @@ func TestSaveOfViewsOfClosedFile(t *testing.T) {
 	assert.ErrorIs(t, err, safetensors.ErrClosed)
 	err = safetensors.Save(&bytes.Buffer{}, map[string]safetensors.Tensor{"s00": views["s00"]}, nil)
 	assert.ErrorIs(t, err, safetensors.ErrClosed)
+}
+
+// TestOpenPopulate: Options.Populate maps every page of the file before
+// Open returns, and the views read the file's bytes; without it, Open maps
+// none of the data.
+func TestOpenPopulate(t *testing.T) {
+	_, views, want, addr := viewsFile(t)
+	assert.Less(t, safetensors.MappedKiB(t, addr), 64, "Open without Populate")
+	path := filepath.Join(t.TempDir(), "copy.safetensors")
+	require.NoError(t, os.WriteFile(path, want, 0o644))
+	p, err := safetensors.Options{Populate: true}.Open(path)
+	require.NoError(t, err)
+	defer p.Close()
+	for _, name := range p.Keys() {
+		v, err := p.GetTensor(name)
+		require.NoError(t, err)
+		assert.Equal(t, views[name].Data(), v.Data(), name)
+		if len(v.Data()) > 0 {
+			addr = uintptr(unsafe.Pointer(unsafe.SliceData(v.Data())))
+		}
+	}
+	assert.GreaterOrEqual(t, safetensors.MappedKiB(t, addr), len(want)/1024, "every page of the file mapped")
 }

@@ -35,6 +35,19 @@ type Options struct {
 	// [ErrInvalidIndex] for a shard). The index or file named by the path
 	// given to OpenModel is opened wherever it leads: the caller chose it.
 	FollowSymlinks bool
+	// Populate makes [Options.Open] map every page of the file into the
+	// process before it returns, for a caller who will touch all of the
+	// tensors' bytes through views: one call to the kernel
+	// (madvise(MADV_POPULATE_READ), Linux 5.14 and later) instead of a page
+	// fault at each first touch, which is faster where faults are dear
+	// (BENCHMARKS.md). Where the kernel has no such call, Open touches one
+	// byte of each page itself. The pages are the page cache's, shared; the
+	// process's resident size grows by the file's size at once. Open then
+	// takes as long as reading the file. It has no effect on [Load] and
+	// [NewReader], and copies (Save, ReadInto, slices) never need it. A
+	// selection ([View.Get]) of a populated File copies from the mapping,
+	// whose pages are there, rather than with pread.
+	Populate bool
 }
 
 func (o Options) maxHeader() int64 {
@@ -61,7 +74,10 @@ type File struct {
 	// so reads allocate as bytes arrive (readGrowing).
 	claimed bool
 	osf     *os.File // Open's file, kept for copying reads, which pread does faster than page faults
-	unmap   func() error
+	// populated: Open mapped every page (Options.Populate), so copying
+	// from the mapping costs no faults.
+	populated bool
+	unmap     func() error
 
 	mu     sync.RWMutex // held for reading while copying out of mem; Close takes it to unmap
 	closed atomic.Bool
@@ -139,8 +155,14 @@ func (o Options) open(path string, nofollow bool) (*File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "mmap", Path: path, Err: err}
 	}
+	if o.Populate {
+		if err := populate(mem); err != nil {
+			unmap()
+			return nil, &fs.PathError{Op: "populate", Path: path, Err: err}
+		}
+	}
 	ok = true
-	return &File{h: h, size: size, kind: mapped, mem: mem, osf: osf, unmap: unmap}, nil
+	return &File{h: h, size: size, kind: mapped, mem: mem, osf: osf, unmap: unmap, populated: o.Populate}, nil
 }
 
 // Load parses a whole file already in memory. Tensors from [File.GetTensor]

@@ -162,6 +162,7 @@ func main() {
 var rowSets = []func(e *env) []*row{
 	refRows,
 	oursRows,
+	populateRows,
 	oursSliceRows,
 	oursSaveRows,
 	copyRows,
