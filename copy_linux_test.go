@@ -185,3 +185,57 @@ func TestOpenPopulate(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, safetensors.MappedKiB(t, addr), len(want)/1024, "every page of the file mapped")
 }
+
+// TestSliceOfMappedFile reads selections of a mapped file whose pages are
+// not mapped (they are read from the file, and stay unmapped), and of the
+// same file populated up front (they are copied from the mapping), and
+// checks every result against the same selection of the file's bytes in
+// memory (Load, which copies from memory).
+func TestSliceOfMappedFile(t *testing.T) {
+	const rows, cols = 512, 1024 // F32: 2 MiB, rows of 4 KiB
+	data := make([]byte, rows*cols*4)
+	for i := range data {
+		data[i] = byte(i*7 + i>>10)
+	}
+	w, err := safetensors.NewTensor(safetensors.F32, []int{rows, cols}, data)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	require.NoError(t, safetensors.SaveFile(path, map[string]safetensors.Tensor{"w": w}, nil))
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	mem, err := safetensors.Load(raw)
+	require.NoError(t, err)
+	selections := [][]safetensors.Index{
+		{safetensors.Range(100, 300)},
+		{safetensors.Full(), safetensors.Range(10, 20)},
+		{safetensors.RangeStep(3, 500, 7), safetensors.Full().WithStep(-1)},
+		{safetensors.At(511), safetensors.Range(0, 1)},
+		{safetensors.Range(5, 5)},
+	}
+	for _, populate := range []bool{false, true} {
+		f, err := safetensors.Options{Populate: populate}.Open(path)
+		require.NoError(t, err)
+		defer f.Close()
+		whole, err := f.GetTensor("w")
+		require.NoError(t, err)
+		addr := uintptr(unsafe.Pointer(unsafe.SliceData(whole.Data())))
+		before := safetensors.MappedKiB(t, addr)
+		for _, sel := range selections {
+			want, err := mem.GetSlice("w")
+			require.NoError(t, err)
+			wt, err := want.Get(sel...)
+			require.NoError(t, err)
+			s, err := f.GetSlice("w")
+			require.NoError(t, err)
+			got, err := s.Get(sel...)
+			require.NoError(t, err)
+			assert.Equal(t, wt.Shape(), got.Shape(), "%v populate=%v", sel, populate)
+			assert.True(t, bytes.Equal(wt.Data(), got.Data()), "%v populate=%v", sel, populate)
+		}
+		if !populate {
+			assert.Equal(t, before, safetensors.MappedKiB(t, addr), "selections of a mapping not yet touched fault nothing in")
+		} else {
+			assert.GreaterOrEqual(t, before, len(raw)/1024)
+		}
+	}
+}

@@ -105,3 +105,26 @@ func TestPopulateTruncated(t *testing.T) {
 		assert.ErrorIs(t, err, ErrFault)
 	}
 }
+
+// TestPagesMapped: pagesMapped tells the pages a process has touched from
+// those it has not, for short ranges (read whole) and long ones (sampled).
+func TestPagesMapped(t *testing.T) {
+	path := t.TempDir() + "/f"
+	const size = 4 << 20
+	require.NoError(t, os.WriteFile(path, make([]byte, size), 0o644))
+	mem := mapOf(t, path)
+	ps := os.Getpagesize()
+	require.Zero(t, size%(2*ps))
+	half := size / 2
+	assert.False(t, pagesMapped(mem), "a new mapping")
+	assert.False(t, pagesMapped(mem[:3*ps]), "a new mapping, a short range")
+	touchPages(mem[:half])
+	assert.True(t, pagesMapped(mem[:half]), "the touched half, sampled")
+	assert.True(t, pagesMapped(mem[ps+5:5*ps]), "a short range of it, read whole")
+	assert.False(t, pagesMapped(mem[half+256<<10:]), "the other half, sampled")
+	assert.False(t, pagesMapped(mem[size-3*ps:]), "a short range of the other half")
+	assert.False(t, pagesMapped(mem), "half of it")
+	assert.False(t, pagesMapped(nil))
+	touchPages(mem)
+	assert.True(t, pagesMapped(mem), "all of it")
+}

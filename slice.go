@@ -868,10 +868,14 @@ func (p *runPlan) each(fn func(off int64) bool) {
 // copies, even a contiguous view of a mapped file.
 //
 // From a File of [Load], it copies from memory run by run. From a File of
-// [Open], it does the same for runs shorter than 64 KiB, and reads longer
-// runs with pread, which is faster than faulting in the mapping's pages; a
-// file truncated under the mapping then gives an error wrapping [ErrFault]
-// rather than a crash. From a File of [NewReader], it reads only the bytes the selection covers: one
+// [Open], it does the same when the pages the selection spans are already
+// mapped into the process (they were touched before, or the File was opened
+// with [Options.Populate]; on Linux it asks /proc/self/pagemap), which costs
+// what copy() costs; otherwise it reads the selection from the file as it
+// would from a File of NewReader (below), which is several times faster
+// than faulting in the mapping's pages one by one. A file truncated under
+// the mapping gives an error wrapping [ErrFault] rather than a crash. From
+// a File of [NewReader], it reads only the bytes the selection covers: one
 // ReadAt per run, except that runs less than 4 KiB apart are read together
 // (up to 1 MiB at a time) into a scratch buffer and picked out of it. It
 // never reads the whole tensor unless the selection covers it. A selection
@@ -905,7 +909,13 @@ func (v View) ReadInto(dst []byte) (Tensor, error) {
 		t.shape = []int{}
 	}
 	f := s.f
-	if f.kind == reader || (f.kind == mapped && p.run >= preadMinRun) {
+	if f.kind == mapped {
+		if err := v.readMapped(dst); err != nil {
+			return Tensor{}, tensorReadErr(s.info.Name, err)
+		}
+		return t, nil
+	}
+	if f.kind == reader {
 		if err := f.readPlan(dst, s.info.DataOffsets[0], p); err != nil {
 			return Tensor{}, tensorReadErr(s.info.Name, err)
 		}
@@ -925,13 +935,6 @@ func (v View) ReadInto(dst []byte) (Tensor, error) {
 	}
 	return t, nil
 }
-
-// preadMinRun is the run length from which a mapped File reads a
-// selection with pread rather than copying it out of the mapping: for long
-// runs, pread copies straight from the page cache while the mapping would
-// first fault in every page (BENCHMARKS.md); short scattered runs touch few
-// bytes per page, and a system call per run would cost more.
-const preadMinRun = 64 << 10
 
 // gather copies the runs at off + Σ i_j*loops[j].stride of src, each run
 // bytes long, into dst in order.

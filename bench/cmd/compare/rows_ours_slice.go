@@ -56,6 +56,13 @@ func oursSliceRows(e *env) []*row {
 				sink += touch(t.Data())
 				return f, f.Close, nil
 			}},
+			{"/populate", "Options{Populate: true}.Open (untimed)", func() (*safetensors.File, func() error, error) {
+				f, err := safetensors.Options{Populate: true}.Open(e.matrix)
+				if err != nil {
+					return nil, nil, err
+				}
+				return f, f.Close, nil
+			}},
 			{"/load", "Load (the file's bytes already in memory)", func() (*safetensors.File, func() error, error) {
 				f, err := safetensors.Load(e.matrixFile)
 				if err != nil {
