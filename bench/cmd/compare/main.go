@@ -8,7 +8,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/compare [-n 3] [-dir DIR] [-ops open,all,rows,cols,save,copy,mem]
+//	go run ./cmd/compare [-n 3] [-dir DIR] [-ops open,all,rows,cols,save,copy,mem,anchors]
 //
 // It writes two files of 1 GiB into DIR (a new temporary directory by
 // default, removed at the end) and needs about 4 GiB of memory.
@@ -107,7 +107,7 @@ func main() {
 	childMain()
 	n := flag.Int("n", 3, "samples per row; the table shows their median")
 	dirFlag := flag.String("dir", "", "directory for the generated files (default: a new temporary directory, removed at the end)")
-	opsFlag := flag.String("ops", "open,all,rows,cols,save,copy,mem", "operations to run, comma-separated")
+	opsFlag := flag.String("ops", "open,all,rows,cols,save,copy,mem,anchors", "operations to run, comma-separated")
 	match := flag.String("match", "", "run only the rows whose id (\"op/lib/what\") matches this regular expression; the targets need the reference rows too")
 	flag.Parse()
 	matchRE, err := regexp.Compile(*match)
@@ -148,6 +148,9 @@ func main() {
 		printOp(op.title, these)
 	}
 	printCosts(rows)
+	if want["anchors"] {
+		runAnchors(e, rows, *n)
+	}
 	var mem map[string]memResult
 	if want["mem"] {
 		mem = printMemory(e)
@@ -166,6 +169,7 @@ var rowSets = []func(e *env) []*row{
 	oursSliceRows,
 	oursSaveRows,
 	copyRows,
+	anchorRows,
 	nlpRows,
 	maruelRows,
 	ollamaRows,

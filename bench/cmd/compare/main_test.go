@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ func TestRows(t *testing.T) {
 	for _, op := range ops {
 		opKeys[op.key] = true
 	}
+	opKeys["anchors"] = true // rows that only the anchor tables show
 	for _, add := range rowSets {
 		for _, r := range add(&e) {
 			if ids[r.id] != nil {
@@ -39,6 +42,42 @@ func TestRows(t *testing.T) {
 	for _, id := range []string{refOpen, refMapTouch, refPread, refPreadNew, refCopyAll, refCopyRows, refCopyCols, refWrite32K, refWriteSync, oursOpen, oursAllViews, oursRowsInto, oursColsInto, oursSave} {
 		if ids[id] == nil {
 			t.Errorf("row %q, named by a target or a ratio, does not exist", id)
+		}
+	}
+}
+
+// TestAnchorTables: every row an anchor table names exists, a Go row or a
+// row of anchors.py, and every row has a physical reference in the table.
+func TestAnchorTables(t *testing.T) {
+	var e env
+	ids := map[string]*row{}
+	for _, add := range rowSets {
+		for _, r := range add(&e) {
+			ids[r.id] = r
+		}
+	}
+	for _, tb := range anchorTables {
+		for _, id := range append([]string{tb.ref, tb.torch}, tb.rows...) {
+			if id == "" {
+				continue
+			}
+			if py, ok := strings.CutPrefix(id, "py:"); ok {
+				if !bytes.Contains(anchorsPy, []byte(`("`+py+`", `)) {
+					t.Errorf("%s: anchors.py has no row %q", tb.title, py)
+				}
+				if anchorVs[id] == "" {
+					t.Errorf("%s: row %q has no physical reference", tb.title, id)
+				}
+				continue
+			}
+			r := ids[id]
+			if r == nil {
+				t.Errorf("%s: no row %q", tb.title, id)
+				continue
+			}
+			if r.lib != "ref" && r.vs == "" && anchorVs[id] == "" {
+				t.Errorf("%s: row %q has no physical reference", tb.title, id)
+			}
 		}
 	}
 }
