@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the NumPy conformance fixtures for slicing (issue 4).
+"""Generate the NumPy conformance fixtures for slicing.
 
 Writes, next to the repository's testdata:
 
