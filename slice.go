@@ -871,15 +871,16 @@ func (p *runPlan) each(fn func(off int64) bool) {
 // [Open], it does the same for runs shorter than 64 KiB, and reads longer
 // runs with pread, which is faster than faulting in the mapping's pages; a
 // file truncated under the mapping then gives an error wrapping [ErrFault]
-// rather than a crash. From a File of [NewReader], it reads only the bytes the selection covers: one
-// ReadAt per run, except that runs less than 4 KiB apart are read together
-// (up to 1 MiB at a time) into a scratch buffer and picked out of it. It
-// never reads the whole tensor unless the selection covers it. A selection
-// that takes 64 reads or more issues them from up to 4 goroutines at once
-// (the [io.ReaderAt] contract allows it), which hides the latency of each
-// call: a system call, or a request over a network. The result's size is
-// [View.Size], at most the tensor's; the scratch buffers are at most 1 MiB
-// each. A result larger than [ReadStep] from a File of NewReader whose size
+// rather than a crash. From a File of [NewReader], it reads only the bytes the selection covers,
+// as the reader's [ReadHints] plan them: runs closer than their MergeGap are
+// read together into a scratch buffer (up to MaxRead bytes at a time) and
+// picked out of it, other runs each with its own ReadAt, from up to
+// Concurrency goroutines at once (the [io.ReaderAt] contract allows it),
+// which hides the latency of each call: a system call, or a request over a
+// network. A reader without hints is read as a local file: runs less than
+// 4 KiB apart together, up to 1 MiB at a time, and from up to 4 goroutines
+// once the selection takes 64 reads. The result's size is [View.Size], at
+// most the tensor's; the scratch buffers are at most MaxRead bytes each. A result larger than [ReadStep] from a File of NewReader whose size
 // is only a claim is read in parts into a buffer that grows as they
 // arrive, as [File.GetTensor] does.
 func (v View) Get() (Tensor, error) {
@@ -905,7 +906,13 @@ func (v View) ReadInto(dst []byte) (Tensor, error) {
 		t.shape = []int{}
 	}
 	f := s.f
-	if f.kind == reader || (f.kind == mapped && p.run >= preadMinRun) {
+	if f.kind == reader {
+		if err := f.readView(dst, s.info.DataOffsets[0], p); err != nil {
+			return Tensor{}, tensorReadErr(s.info.Name, err)
+		}
+		return t, nil
+	}
+	if f.kind == mapped && p.run >= preadMinRun {
 		if err := f.readPlan(dst, s.info.DataOffsets[0], p); err != nil {
 			return Tensor{}, tensorReadErr(s.info.Name, err)
 		}

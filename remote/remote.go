@@ -15,8 +15,11 @@
 // huggingface_hub does, and keeps them), and two otherwise: the second one
 // asks for the rest of the header only. Each tensor then costs the requests
 // for its own bytes, nothing more (none if it lies in the kept prefix); a
-// slice costs the requests for the byte ranges it covers. Reads larger than
-// [Options.ChunkSize] are split into chunks fetched in parallel.
+// slice costs the requests for the byte ranges it covers, where runs closer
+// than [Options.MergeGap] share a request (a column block of a matrix then
+// costs a request per [Options.ChunkSize] of its rows' span, not one per
+// row). Reads larger than [Options.ChunkSize] are split into chunks fetched
+// in parallel.
 //
 // # Failures
 //
@@ -67,6 +70,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/safetensors-go/safetensors"
 )
 
 // Errors of the remote package, besides [*StatusError], context errors and
@@ -95,6 +100,11 @@ const (
 	DefaultBackoff      = 250 * time.Millisecond
 	DefaultMaxBackoff   = 10 * time.Second
 	DefaultStallTimeout = 60 * time.Second
+	// DefaultMergeGap is the default [Options.MergeGap]: 1 MiB, what a
+	// connection of 50 MB/s delivers in the 20 ms of a round trip, so that
+	// reading the bytes between two runs costs no more than a second
+	// request would.
+	DefaultMergeGap = 1 << 20
 )
 
 // Options adjusts how files are fetched. A nil *Options, and every zero
@@ -124,6 +134,15 @@ type Options struct {
 	// Parallelism is how many requests one read may have in flight.
 	// Default DefaultParallelism (4).
 	Parallelism int
+	// MergeGap is how far apart, in bytes, two runs of a tensor slice may
+	// be and still be fetched with one request, the bytes between them
+	// dropped: a request costs a round trip, in which the server could
+	// have sent that many bytes. A column block of a matrix whose rows are
+	// closer than MergeGap then costs a request per ChunkSize of its rows'
+	// span, instead of a request per row. Zero means DefaultMergeGap
+	// (1 MiB); a negative value merges nothing. The [ReaderAt] tells
+	// [safetensors.NewReader] through [ReaderAt.ReadHints].
+	MergeGap int64
 	// Retries is how many times a request that failed transiently is
 	// tried again. Zero means DefaultRetries (5); a negative value, none.
 	Retries int
@@ -166,6 +185,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.Parallelism <= 0 {
 		c.Parallelism = DefaultParallelism
+	}
+	if c.MergeGap == 0 {
+		c.MergeGap = DefaultMergeGap
 	}
 	switch {
 	case c.Retries == 0:
@@ -237,6 +259,14 @@ func (r *ReaderAt) URL() string { return r.c.url }
 // Requests returns how many HTTP requests the ReaderAt has sent so far,
 // retries included.
 func (r *ReaderAt) Requests() int64 { return r.c.requests.Load() }
+
+// ReadHints tells [safetensors.NewReader] how to plan reads of slices:
+// runs up to [Options.MergeGap] apart are fetched together, requests are
+// at most [Options.ChunkSize] bytes, and [Options.Parallelism] are in
+// flight at once.
+func (r *ReaderAt) ReadHints() safetensors.ReadHints {
+	return safetensors.ReadHints{MergeGap: r.c.o.MergeGap, MaxRead: r.c.o.ChunkSize, Concurrency: r.c.o.Parallelism}
+}
 
 // ReadAt reads len(p) bytes at offset off, as [io.ReaderAt] says: it
 // returns io.EOF with fewer bytes when the file ends first. Bytes in the
