@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/safetensors-go/safetensors"
 	"github.com/safetensors-go/safetensors/remote"
@@ -423,5 +425,60 @@ func TestSplitIndex(t *testing.T) {
 		if _, err := safetensors.SplitIndex([]int{4, 4}, c[0], c[1], c[2]); !errors.Is(err, safetensors.ErrInvalidSlice) {
 			t.Errorf("SplitIndex(dim %d, part %d, parts %d): %v", c[0], c[1], c[2], err)
 		}
+	}
+}
+
+// TestReadSlicesCancelOverHTTP cancels a rank's load while its requests
+// wait on the server: the remote reader abandons them, and ReadSlices
+// returns the cause.
+func TestReadSlicesCancelOverHTTP(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := safetensors.SaveSharded(dir, tpModel(2, 128), safetensors.ShardOptions{MaxShardSize: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	files := http.FileServer(http.Dir(dir))
+	var hold atomic.Bool
+	var held atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hold.Load() {
+			held.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer close(release)
+	m, err := remote.OpenModel(context.Background(), srv.URL+"/"+safetensors.IndexName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	hold.Store(true)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	why := errors.New("stop")
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.ReadSlices(ctx, tpSlices(t, 0, 2), nil)
+		done <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); held.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	cancel(why)
+	select {
+	case err := <-done:
+		if !errors.Is(err, why) {
+			t.Errorf("err = %v, want the cause", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ReadSlices waited for the held requests instead of abandoning them")
 	}
 }

@@ -67,11 +67,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/safetensors-go/safetensors"
+	"github.com/safetensors-go/safetensors/internal/fetch"
 )
 
 // Errors of the remote package, besides [*StatusError], context errors and
@@ -274,6 +273,14 @@ func (r *ReaderAt) ReadHints() safetensors.ReadHints {
 // [Options.ChunkSize] bytes, up to [Options.Parallelism] at a time, each
 // with its own retries. On error, p's content is unspecified.
 func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	return r.ReadAtContext(r.ctx, p, off)
+}
+
+// ReadAtContext is [ReaderAt.ReadAt] governed by ctx as well as by the
+// context the ReaderAt was made with: canceling either abandons the read.
+// [safetensors.Model.ReadAll] and [safetensors.Model.ReadSlices] use it
+// to stop the requests in flight when their own context is canceled.
+func (r *ReaderAt) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("remote: ReadAt at negative offset %d", off)
 	}
@@ -293,7 +300,14 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		q, at = q[c:], at+int64(c)
 	}
 	if len(q) > 0 {
-		if err := r.fetch(q, at); err != nil {
+		if ctx != r.ctx {
+			var cancel context.CancelCauseFunc
+			ctx, cancel = context.WithCancelCause(ctx)
+			stop := context.AfterFunc(r.ctx, func() { cancel(context.Cause(r.ctx)) })
+			defer stop()
+			defer cancel(nil)
+		}
+		if err := r.fetch(ctx, q, at); err != nil {
 			return 0, err
 		}
 	}
@@ -304,45 +318,8 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // fetch fills dst with the bytes at off, in parallel chunks.
-func (r *ReaderAt) fetch(dst []byte, off int64) error {
-	chunk := r.c.o.ChunkSize
-	chunks := (int64(len(dst)) + chunk - 1) / chunk
-	if chunks == 1 {
-		return r.fetchRange(r.ctx, dst, off)
-	}
-	ctx, cancel := context.WithCancel(r.ctx)
-	defer cancel()
-	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	for range min(int64(r.c.o.Parallelism), chunks) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k := next.Add(1) - 1
-				if k >= chunks || ctx.Err() != nil {
-					return
-				}
-				lo := k * chunk
-				hi := min(lo+chunk, int64(len(dst)))
-				if err := r.fetchRange(ctx, dst[lo:hi], off+lo); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
+func (r *ReaderAt) fetch(ctx context.Context, dst []byte, off int64) error {
+	return fetch.Chunks(ctx, dst, off, r.c.o.ChunkSize, r.c.o.Parallelism, r.fetchRange)
 }
 
 // fetchRange fills dst with the bytes at off with one request, and more if

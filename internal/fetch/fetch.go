@@ -16,6 +16,7 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"sync"
 )
 
 // Source reads len(p) bytes at off into p: all of them, or an error. It
@@ -132,4 +133,49 @@ func Do(ctx context.Context, srcs []Source, runs []Run, o Options) error {
 		return Piece{Src: r.Src, Off: r.Off, Len: int64(len(r.Dst)), Dst: r.Dst}, true
 	}
 	return Read(ctx, srcs, hints, next, ReadOptions{Concurrency: o.Concurrency, Progress: o.Progress})
+}
+
+// Chunks fills dst with the bytes at off through read, in chunks of at
+// most size bytes, up to n at a time: one large read of a ReaderAt over a
+// network, each chunk one request. A read that fits in one chunk is made
+// from the calling goroutine. The first error stops the chunks not yet
+// started and is returned as read returned it; when ctx is canceled, so is
+// the error of the first read that saw it, or else context.Cause(ctx).
+func Chunks(ctx context.Context, dst []byte, off int64, size int64, n int, read func(ctx context.Context, p []byte, off int64) error) error {
+	if size <= 0 || int64(len(dst)) <= size {
+		return read(ctx, dst, off)
+	}
+	var (
+		mu    sync.Mutex
+		first error
+	)
+	src := SourceFunc(func(ctx context.Context, p []byte, off int64) error {
+		err := read(ctx, p, off)
+		if err != nil {
+			mu.Lock()
+			if first == nil {
+				first = err
+			}
+			mu.Unlock()
+		}
+		return err
+	})
+	err := Read(ctx, []Source{src}, []Hints{{Gap: -1, MaxRead: size}}, func() func() (Piece, bool) {
+		done := false
+		return func() (Piece, bool) {
+			if done {
+				return Piece{}, false
+			}
+			done = true
+			return Piece{Off: off, Len: int64(len(dst)), Dst: dst}, true
+		}
+	}(), ReadOptions{Concurrency: n})
+	if err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil {
+			return first
+		}
+	}
+	return err
 }
