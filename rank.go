@@ -154,9 +154,11 @@ func readSlices(ctx context.Context, files []*File, names []string, sel SliceFun
 	}
 	srcs := make([]fetch.Source, len(files))
 	hints := make([]fetch.Hints, len(files))
+	batch := localBatch
 	for i, f := range files {
 		srcs[i] = fileSource{f}
 		h := f.hints()
+		batch = min(batch, h.batch())
 		if h.perWorker > 1 {
 			// No hints: a local file, whose long runs are read in chunks
 			// of ChunkSize, several at once, as ReadAll reads them.
@@ -185,7 +187,7 @@ func readSlices(ctx context.Context, files []*File, names []string, sel SliceFun
 			cur = newViewPieces(p.src, p.ti.DataOffsets[0], p.dst, &p.v.p, hints[p.src])
 		}
 	}
-	fo := fetch.ReadOptions{Concurrency: o.Concurrency}
+	fo := fetch.ReadOptions{Concurrency: o.Concurrency, Batch: batch}
 	if o.Progress != nil {
 		fo.Progress = func(done int64) { o.Progress(done, total) }
 	}

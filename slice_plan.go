@@ -51,6 +51,18 @@ type planHints struct {
 	perWorker   int // reads each goroutine should have, at least
 }
 
+// localBatch is how many reads of a local file a goroutine takes at once:
+// reads of a few KiB cost about as much as taking a lock.
+const localBatch = 16
+
+// batch returns how many reads each goroutine takes at once.
+func (h planHints) batch() int {
+	if h.perWorker > 1 {
+		return localBatch
+	}
+	return 1
+}
+
 // hints returns how to plan reads of f's data.
 func (f *File) hints() planHints {
 	if h, ok := f.ra.(readHinter); ok && f.kind == reader {
@@ -66,6 +78,21 @@ func (f *File) hints() planHints {
 	return planHints{Hints: fetch.Hints{Gap: readGap, MaxMerge: maxReadBlock}, concurrency: maxParallelReads, perWorker: minReadsPerWorker}
 }
 
+// minMergedRead is the smallest that readView cuts the merged reads of a
+// source with hints to, to spread a selection over the reads in flight:
+// 1 MiB, which a connection of 100 MB/s sends in 10 ms, less than a round
+// trip over most networks.
+const minMergedRead = 1 << 20
+
+// span returns the bytes from the lowest the plan reads to the highest.
+func (p *runPlan) span() int64 {
+	s := p.run
+	for _, l := range p.loops {
+		s += int64(l.n-1) * abs64(l.stride)
+	}
+	return s
+}
+
 // readView fills dst with the plan's runs, read through the range planner
 // from the tensor whose data starts at base (relative to the data buffer):
 // the reading path of [View.ReadInto] for a File of [NewReader].
@@ -77,9 +104,18 @@ func (f *File) readView(dst []byte, base int64, p *runPlan) error {
 		return nil
 	}
 	h := f.hints()
+	if h.perWorker == 1 {
+		// A source with hints, whose reads cost a round trip: merged reads
+		// are cut so that every one of the reads in flight has one, as
+		// connections that each have a bandwidth of their own want, but
+		// none under minMergedRead (or MaxRead), where a round trip costs
+		// more than the bytes.
+		share := (p.span() + int64(h.concurrency) - 1) / int64(h.concurrency)
+		h.MaxMerge = min(h.MaxMerge, max(share, minMergedRead))
+	}
 	pieces := newViewPieces(0, base, dst, p, h.Hints)
 	workers := max(1, min(h.concurrency, pieces.reads()/h.perWorker))
-	err := fetch.Read(context.Background(), []fetch.Source{fileSource{f}}, []fetch.Hints{h.Hints}, pieces.next, fetch.ReadOptions{Concurrency: workers})
+	err := fetch.Read(context.Background(), []fetch.Source{fileSource{f}}, []fetch.Hints{h.Hints}, pieces.next, fetch.ReadOptions{Concurrency: workers, Batch: h.batch()})
 	var fe *fetch.Error
 	if errors.As(err, &fe) {
 		return fe.Err

@@ -40,10 +40,11 @@ func spans(t *testing.T, log []served) [][2]int64 {
 }
 
 // TestSlicePlans counts the requests and bytes of Megatron-style blocks
-// and stepped slices of a 512x512 F32 weight (rows of 2 KiB), split 8
-// ways, and compares every result with slicing the file in memory.
+// and stepped slices of a 1024x1024 F32 weight (rows of 4 KiB, 4 MiB in
+// all), split 8 ways, and compares every result with slicing the file in
+// memory.
 func TestSlicePlans(t *testing.T) {
-	const rows, cols = 512, 512
+	const rows, cols = 1024, 1024
 	const row = cols * 4
 	data, w0 := matrix(rows, cols)
 	s, url := serveOne(t, data)
@@ -52,6 +53,17 @@ func TestSlicePlans(t *testing.T) {
 	ls, err := local.GetSlice("w")
 	require.NoError(t, err)
 
+	// blocks returns the spans [first, last] of count blocks of a column
+	// block of columns 384:512 (bytes 1536 to 2047 of each row), each of
+	// rows consecutive rows.
+	blocks := func(count, rowsEach int64) [][2]int64 {
+		var out [][2]int64
+		for i := range count {
+			first, last := i*rowsEach, (i+1)*rowsEach-1
+			out = append(out, [2]int64{w0 + first*row + 1536, w0 + last*row + 2047})
+		}
+		return out
+	}
 	cases := []struct {
 		name  string
 		opts  func(*remote.Options)
@@ -61,43 +73,49 @@ func TestSlicePlans(t *testing.T) {
 		want [][2]int64
 	}{{
 		// Rank 3's rows: one contiguous range, exactly its bytes.
-		name: "row block", index: "192:256, :",
-		want: [][2]int64{{w0 + 192*row, w0 + 256*row - 1}},
+		name: "row block", index: "384:512, :",
+		want: [][2]int64{{w0 + 384*row, w0 + 512*row - 1}},
 	}, {
-		// Rank 3's columns: 256 bytes of each row, 1792 apart, less than
-		// the default MergeGap: one request from the first run to the last.
-		name: "column block", index: ":, 192:256",
-		want: [][2]int64{{w0 + 192*4, w0 + 511*row + 256*4 - 1}},
+		// Rank 3's columns: 512 bytes of each row, 3584 apart, less than
+		// the default MergeGap, so the runs are merged; the span of 4 MiB
+		// is cut for the 4 requests in flight (Parallelism), into reads
+		// of at most 1 MiB (the floor of that cut): 1 + (1 MiB - 512) /
+		// 4096 = 256 rows each, four requests.
+		name: "column block", index: ":, 384:512",
+		want: blocks(4, 256),
 	}, {
-		// The same with requests of at most 256 KiB: each takes as many
-		// rows as fit, 1 + (262144-256)/2048 = 128, so four requests.
-		name: "column block in 256 KiB requests", index: ":, 192:256",
+		// With requests of at most 256 KiB: 1 + (256 KiB - 512) / 4096 =
+		// 64 rows each, 16 requests.
+		name: "column block in 256 KiB requests", index: ":, 384:512",
 		opts: func(o *remote.Options) { o.ChunkSize = 256 << 10 },
-		want: [][2]int64{
-			{w0 + 0*row + 768, w0 + 127*row + 1023},
-			{w0 + 128*row + 768, w0 + 255*row + 1023},
-			{w0 + 256*row + 768, w0 + 383*row + 1023},
-			{w0 + 384*row + 768, w0 + 511*row + 1023},
-		},
+		want: blocks(16, 64),
 	}, {
-		// Reversed rows: the same one request.
-		name: "reversed column block", index: "::-1, 192:256",
-		want: [][2]int64{{w0 + 192*4, w0 + 511*row + 256*4 - 1}},
+		// Reversed rows: the same requests.
+		name: "reversed column block", index: "::-1, 384:512",
+		want: blocks(4, 256),
 	}, {
-		// Every other row, every fourth column: one request over the rows'
-		// span, from element (0, 0) to element (510, 508).
+		// Every other row, every fourth column: a selected row spans 4084
+		// bytes (columns 0 to 1020), rows are 8192 apart; 1 + (1 MiB -
+		// 4084) / 8192 = 128 selected rows per request, four requests.
 		name: "stepped", index: "::2, ::4",
-		want: [][2]int64{{w0, w0 + 510*row + 508*4 + 3}},
+		want: func() [][2]int64 {
+			var out [][2]int64
+			for i := range int64(4) {
+				out = append(out, [2]int64{w0 + 256*i*row, w0 + (256*i+254)*row + 4083})
+			}
+			return out
+		}(),
 	}, {
 		// Steps whose gaps exceed MergeGap: one request per run.
 		name: "stepped, far apart", index: "::128, 5:7",
 		opts: func(o *remote.Options) { o.MergeGap = 1000 },
-		want: [][2]int64{
-			{w0 + 0*row + 20, w0 + 0*row + 27},
-			{w0 + 128*row + 20, w0 + 128*row + 27},
-			{w0 + 256*row + 20, w0 + 256*row + 27},
-			{w0 + 384*row + 20, w0 + 384*row + 27},
-		},
+		want: func() [][2]int64 {
+			var out [][2]int64
+			for r := int64(0); r < rows; r += 128 {
+				out = append(out, [2]int64{w0 + r*row + 20, w0 + r*row + 27})
+			}
+			return out
+		}(),
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -138,11 +156,11 @@ func TestSlicePlans(t *testing.T) {
 	sl, err := f.GetSlice("w")
 	require.NoError(t, err)
 	n := s.count()
-	got, err := sl.Get(safetensors.Full(), safetensors.Range(192, 256))
+	got, err := sl.Get(safetensors.Full(), safetensors.Range(384, 512))
 	require.NoError(t, err)
 	log := s.since(n)
-	want, _ := ls.Get(safetensors.Full(), safetensors.Range(192, 256))
+	want, _ := ls.Get(safetensors.Full(), safetensors.Range(384, 512))
 	assert.Equal(t, want.Data(), got.Data())
 	assert.Len(t, log, rows)
-	assert.Equal(t, int64(rows*256), totalBytes(log))
+	assert.Equal(t, int64(rows*512), totalBytes(log))
 }

@@ -49,9 +49,13 @@ type Picker interface {
 type ReadOptions struct {
 	// Concurrency is how many reads are in flight at most. Default 1.
 	Concurrency int
-	// Progress, if set, is called after each read with the number of
-	// destination bytes filled so far. Calls are serialized and done only
-	// grows.
+	// Batch is how many reads a goroutine takes at once, to read one
+	// after the other: more than 1 saves taking a lock per read where
+	// reads are short (system calls of a few KiB). Default 1.
+	Batch int
+	// Progress, if set, is called after each read (each batch of reads)
+	// with the number of destination bytes filled so far. Calls are
+	// serialized and done only grows.
 	Progress func(done int64)
 }
 
@@ -101,27 +105,48 @@ func Read(ctx context.Context, srcs []Source, hints []Hints, next func() (Piece,
 		mu.Unlock()
 		cancel(err)
 	}
-	for range o.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var (
-				group   []Piece
-				scratch []byte
-			)
-			for ctx.Err() == nil {
-				mu.Lock()
-				var err error
-				group, err = g.group(group[:0])
-				mu.Unlock()
-				if err != nil {
-					fail(err)
-					return
+	batch := max(o.Batch, 1)
+	worker := func() {
+		var (
+			buf  []Piece // the groups taken, one after the other
+			ends []int   // where each group ends in buf
+			// What the last batch read, accounted for with the next
+			// batch under the same lock.
+			groups int64
+			filled int64
+		)
+		scratch := getScratch()
+		defer putScratch(scratch)
+		for ctx.Err() == nil {
+			buf, ends = buf[:0], ends[:0]
+			var err error
+			mu.Lock()
+			if groups > 0 {
+				completed += groups
+				done += filled
+				if o.Progress != nil {
+					o.Progress(done)
 				}
-				if len(group) == 0 {
-					return
+				groups, filled = 0, 0
+			}
+			for len(ends) < batch {
+				n := len(buf)
+				if buf, err = g.group(buf); err != nil || len(buf) == n {
+					break
 				}
-				src, off, n, filled, err := readGroup(ctx, srcs, group, &scratch)
+				ends = append(ends, len(buf))
+			}
+			mu.Unlock()
+			if err != nil {
+				fail(err)
+				return
+			}
+			if len(ends) == 0 {
+				return
+			}
+			start := 0
+			for _, end := range ends {
+				src, off, n, f, err := readGroup(ctx, srcs, buf[start:end], scratch)
 				if err != nil {
 					if parent.Err() != nil {
 						fail(context.Cause(parent))
@@ -130,16 +155,31 @@ func Read(ctx context.Context, srcs []Source, hints []Hints, next func() (Piece,
 					}
 					return
 				}
-				mu.Lock()
-				completed++
-				done += filled
-				if o.Progress != nil {
-					o.Progress(done)
-				}
-				mu.Unlock()
+				groups++
+				filled += f
+				start = end
 			}
+		}
+		if groups > 0 {
+			mu.Lock()
+			completed += groups
+			done += filled
+			if o.Progress != nil {
+				o.Progress(done)
+			}
+			mu.Unlock()
+		}
+	}
+	// The calling goroutine is one of the workers: a read that needs only
+	// one starts no goroutine.
+	for range o.Concurrency - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			worker()
 		}()
 	}
+	worker()
 	wg.Wait()
 	if first != nil {
 		return first
@@ -179,6 +219,18 @@ func readGroup(ctx context.Context, srcs []Source, group []Piece, scratch *[]byt
 		filled += int64(len(q.Dst))
 	}
 	return p.Src, lo, len(span), filled, nil
+}
+
+// scratches keeps the scratch buffers of merged reads between calls of
+// Read: a fresh buffer of a few MiB costs its page faults every time.
+var scratches = sync.Pool{New: func() any { return new([]byte) }}
+
+func getScratch() *[]byte { return scratches.Get().(*[]byte) }
+
+func putScratch(b *[]byte) {
+	if cap(*b) > 0 {
+		scratches.Put(b)
+	}
 }
 
 // grouper cuts the pieces of next into groups, each one read.
