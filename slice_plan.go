@@ -31,8 +31,12 @@ type ReadHints struct {
 	MergeGap int64
 	// MaxRead is the largest read, in bytes: merged reads stop growing
 	// there, and longer runs are read in parts of at most MaxRead, at
-	// once. It also bounds the scratch memory each read in flight needs
-	// to pick runs out of a merged read. Zero or negative: 1 MiB.
+	// once. A selection whose span would fit in fewer reads than
+	// Concurrency is cut into smaller merged reads, one for each read in
+	// flight, down to 1 MiB: where each connection has a bandwidth of its
+	// own, four requests of 4 MiB arrive sooner than two of 8. MaxRead
+	// also bounds the scratch memory each read in flight needs to pick
+	// runs out of a merged read. Zero or negative: 1 MiB.
 	MaxRead int64
 	// Concurrency is how many reads one [View.Get] may have in flight.
 	// Zero or negative: 4.

@@ -114,7 +114,7 @@ func rangeGET(b *testing.B, url, rng string) {
 // and to one request per row. Compare ns/op within one delay; requests and
 // fetched-B are per operation.
 //
-//	go test -run '^$' -bench TensorParallel -benchtime 3x -count 1 ./remote
+//	go test -run '^$' -bench TensorParallel -benchtime 10x -count 1 ./remote
 func BenchmarkTensorParallel(b *testing.B) {
 	const n, ranks, rank = 2048, 8, 3
 	weight := make([]byte, n*n*4)
@@ -181,7 +181,7 @@ func BenchmarkTensorParallel(b *testing.B) {
 	}{
 		{"5ms", 5 * time.Millisecond, 0},
 		{"20ms", 20 * time.Millisecond, 0},
-		{"20ms+100MB/s", 20 * time.Millisecond, 100e6},
+		{"20ms+100MBps", 20 * time.Millisecond, 100e6},
 	} {
 		s := newServer(b, files)
 		s.setHook(func(_ int, w http.ResponseWriter, r *http.Request, f file) bool {
