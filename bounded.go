@@ -138,7 +138,7 @@ func (v View) getGrowing() (Tensor, error) {
 			buf = next
 		}
 		dst := buf[len(buf) : int64(len(buf))+part.total]
-		if err := s.f.readView(dst, s.info.DataOffsets[0], &part); err != nil {
+		if err := s.f.readPlan(dst, s.info.DataOffsets[0], &part); err != nil {
 			return err
 		}
 		buf = buf[:int64(len(buf))+part.total]

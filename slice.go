@@ -871,16 +871,18 @@ func (p *runPlan) each(fn func(off int64) bool) {
 // [Open], it does the same for runs shorter than 64 KiB, and reads longer
 // runs with pread, which is faster than faulting in the mapping's pages; a
 // file truncated under the mapping then gives an error wrapping [ErrFault]
-// rather than a crash. From a File of [NewReader], it reads only the bytes the selection covers,
-// as the reader's [ReadHints] plan them: runs closer than their MergeGap are
-// read together into a scratch buffer (up to MaxRead bytes at a time) and
-// picked out of it, other runs each with its own ReadAt, from up to
-// Concurrency goroutines at once (the [io.ReaderAt] contract allows it),
-// which hides the latency of each call: a system call, or a request over a
-// network. A reader without hints is read as a local file: runs less than
-// 4 KiB apart together, up to 1 MiB at a time, and from up to 4 goroutines
-// once the selection takes 64 reads. The result's size is [View.Size], at
-// most the tensor's; the scratch buffers are at most MaxRead bytes each. A result larger than [ReadStep] from a File of NewReader whose size
+// rather than a crash. From a File of [NewReader], it reads only the bytes the selection covers: one
+// ReadAt per run, except that runs less than 4 KiB apart are read together
+// (up to 1 MiB at a time) into a scratch buffer and picked out of it, from
+// up to 4 goroutines once the selection takes 64 reads (the [io.ReaderAt]
+// contract allows it): the plan of a local file. A reader that says what
+// its reads cost (see [ReadHints]; the remote and blob packages' readers
+// do) is read as its hints say: over a network, runs up to 1 MiB apart
+// share a request, and a selection is spread over the requests in flight.
+// It never reads the whole tensor unless the selection covers it. The
+// result's size is [View.Size], at most the tensor's; the scratch buffers
+// are at most 1 MiB each, or the hints' MaxRead. A result larger than
+// [ReadStep] from a File of NewReader whose size
 // is only a claim is read in parts into a buffer that grows as they
 // arrive, as [File.GetTensor] does.
 func (v View) Get() (Tensor, error) {
@@ -906,13 +908,7 @@ func (v View) ReadInto(dst []byte) (Tensor, error) {
 		t.shape = []int{}
 	}
 	f := s.f
-	if f.kind == reader {
-		if err := f.readView(dst, s.info.DataOffsets[0], p); err != nil {
-			return Tensor{}, tensorReadErr(s.info.Name, err)
-		}
-		return t, nil
-	}
-	if f.kind == mapped && p.run >= preadMinRun {
+	if f.kind == reader || (f.kind == mapped && p.run >= preadMinRun) {
 		if err := f.readPlan(dst, s.info.DataOffsets[0], p); err != nil {
 			return Tensor{}, tensorReadErr(s.info.Name, err)
 		}
@@ -1092,7 +1088,17 @@ const (
 	minReadsPerWorker = 32
 )
 
-// readPlan fills dst with the plan's runs, read through f.ra from the
+// readPlan fills dst with the plan's runs, read from the tensor whose data
+// starts at base (relative to the data buffer): through the range planner
+// (readView) for a File of NewReader, with readBlocks otherwise.
+func (f *File) readPlan(dst []byte, base int64, p *runPlan) error {
+	if f.kind == reader {
+		return f.readView(dst, base, p)
+	}
+	return f.readBlocks(dst, base, p)
+}
+
+// readBlocks fills dst with the plan's runs, read with f.readAt from the
 // tensor whose data starts at base (relative to the data buffer).
 //
 // It splits the loops in two: the innermost ones form a block, whose span
@@ -1103,7 +1109,7 @@ const (
 // are read concurrently: the ReaderAt's contract allows parallel calls,
 // and they hide the latency of each call (a system call, or a request
 // over a network).
-func (f *File) readPlan(dst []byte, base int64, p *runPlan) error {
+func (f *File) readBlocks(dst []byte, base int64, p *runPlan) error {
 	if p.empty {
 		if f.closed.Load() {
 			return ErrClosed

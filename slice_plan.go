@@ -89,7 +89,7 @@ func (f *File) hints() planHints {
 const minMergedRead = 1 << 20
 
 // span returns the bytes from the lowest the plan reads to the highest.
-func (p *runPlan) span() int64 {
+func (p *runPlan) extent() int64 {
 	s := p.run
 	for _, l := range p.loops {
 		s += int64(l.n-1) * abs64(l.stride)
@@ -114,7 +114,7 @@ func (f *File) readView(dst []byte, base int64, p *runPlan) error {
 		// connections that each have a bandwidth of their own want, but
 		// none under minMergedRead (or MaxRead), where a round trip costs
 		// more than the bytes.
-		share := (p.span() + int64(h.concurrency) - 1) / int64(h.concurrency)
+		share := (p.extent() + int64(h.concurrency) - 1) / int64(h.concurrency)
 		h.MaxMerge = min(h.MaxMerge, max(share, minMergedRead))
 	}
 	pieces := newViewPieces(0, base, dst, p, h.Hints)

@@ -51,7 +51,7 @@ func BenchmarkLocalPlan(b *testing.B) {
 				}
 			}
 			readBlocks := func() {
-				if err := f.readPlan(dst, base, &v.p); err != nil {
+				if err := f.readBlocks(dst, base, &v.p); err != nil {
 					b.Fatal(err)
 				}
 			}
