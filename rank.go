@@ -31,7 +31,10 @@ type SliceFunc func(info TensorInfo) (index []Index, ok bool)
 // before anything is read, with the error of [Slice.Get].
 //
 // Each tensor's part is packed in row-major order, as [Slice.Get] returns
-// it. The parts of one file share one allocation, the sum of their sizes.
+// it. The parts of one file share one allocation, the sum of their sizes
+// as the file's header gives them, made before the bytes arrive, as
+// [Model.ReadAll] makes its own: use [Model.ReadSlicesInto] to put them
+// in memory of your own.
 // Shards are opened first (in parallel, as [Model.ReadAll] does), since
 // sel needs their headers. Progress, if set, counts the bytes of the
 // parts, not those read between them. ChunkSize is the largest read
