@@ -65,15 +65,16 @@ type ReadOptions struct {
 // joins the group before it when both are of the same source, the gap
 // between them is at most that source's Hints.Gap, and the group's span
 // stays within Hints.MaxMerge; each group is one read, into a scratch
-// buffer that each worker keeps and reuses, from which every piece takes
-// its bytes. A group of one piece without a Picker is read straight into
-// its destination, in parts of at most Hints.MaxRead. Up to
-// o.Concurrency groups are read at once.
+// buffer of the reading goroutine (kept in a pool between calls), from
+// which every piece takes its bytes. A group of one piece without a Picker
+// is read straight into its destination, in parts of at most
+// Hints.MaxRead. Up to o.Concurrency groups are read at once, the calling
+// goroutine reading too; each goroutine takes o.Batch groups at a time.
 //
 // next should yield pieces in the order of their offsets (ascending or
 // descending) for merging to find them; any order is read correctly.
 // Nothing is allocated in proportion to the number of pieces, beyond the
-// pieces of one group per worker.
+// pieces of one batch of groups per goroutine.
 //
 // Errors are those of [Do]: the first failed read, as an [*Error] whose
 // Off and Len are those of the read, or an error wrapping
