@@ -81,23 +81,23 @@ func tpSlices(t testing.TB, rank, ranks int) safetensors.SliceFunc {
 	}
 }
 
-// rangeLog is a loopback file server that records each request's Range
+// rankRangeLog is a loopback file server that records each request's Range
 // header and the body bytes it sent.
-type rangeLog struct {
+type rankRangeLog struct {
 	mu     sync.Mutex
 	ranges []string
 	bytes  int64
 	h      http.Handler
 }
 
-func (l *rangeLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (l *rankRangeLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.mu.Lock()
 	l.ranges = append(l.ranges, r.Header.Get("Range"))
 	l.mu.Unlock()
-	l.h.ServeHTTP(&countWriter{w, l}, r)
+	l.h.ServeHTTP(&rankCountWriter{w, l}, r)
 }
 
-func (l *rangeLog) take() ([]string, int64) {
+func (l *rankRangeLog) take() ([]string, int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r, n := l.ranges, l.bytes
@@ -105,43 +105,43 @@ func (l *rangeLog) take() ([]string, int64) {
 	return r, n
 }
 
-type countWriter struct {
+type rankCountWriter struct {
 	http.ResponseWriter
-	l *rangeLog
+	l *rankRangeLog
 }
 
 // Write counts the bytes before it writes them: once written, the client
 // may have its whole answer before the count.
-func (c *countWriter) Write(p []byte) (int, error) {
+func (c *rankCountWriter) Write(p []byte) (int, error) {
 	c.l.mu.Lock()
 	c.l.bytes += int64(len(p))
 	c.l.mu.Unlock()
 	return c.ResponseWriter.Write(p)
 }
 
-// span is a byte range of a file, [lo, hi).
-type span struct{ lo, hi int64 }
+// byteSpan is a byte range of a file, [lo, hi).
+type byteSpan struct{ lo, hi int64 }
 
 // partSpans returns the runs of bytes (file offsets) of rank's part of
 // tensor ti of f, from the geometry of the split, not from a View.
-func partSpans(f *safetensors.File, ti safetensors.TensorInfo, rank, ranks int) []span {
+func partSpans(f *safetensors.File, ti safetensors.TensorInfo, rank, ranks int) []byteSpan {
 	base := f.DataOffset() + ti.DataOffsets[0]
 	d := tpDim(ti.Name)
 	if d < 0 {
-		return []span{{base, base + ti.Size()}}
+		return []byteSpan{{base, base + ti.Size()}}
 	}
 	n := ti.Shape[d]
 	a, b := rank*n/ranks, (rank+1)*n/ranks // the sizes divide evenly here
 	if len(ti.Shape) == 1 {
-		return []span{{base + int64(a)*4, base + int64(b)*4}}
+		return []byteSpan{{base + int64(a)*4, base + int64(b)*4}}
 	}
 	rowBytes := int64(ti.Shape[1]) * 4
 	if d == 0 {
-		return []span{{base + int64(a)*rowBytes, base + int64(b)*rowBytes}}
+		return []byteSpan{{base + int64(a)*rowBytes, base + int64(b)*rowBytes}}
 	}
-	out := make([]span, ti.Shape[0])
+	out := make([]byteSpan, ti.Shape[0])
 	for r := range out {
-		out[r] = span{base + int64(r)*rowBytes + int64(a)*4, base + int64(r)*rowBytes + int64(b)*4}
+		out[r] = byteSpan{base + int64(r)*rowBytes + int64(a)*4, base + int64(r)*rowBytes + int64(b)*4}
 	}
 	return out
 }
@@ -166,7 +166,7 @@ func TestReadSlicesOverHTTP(t *testing.T) {
 	if len(local.Files()) < 3 {
 		t.Fatalf("%d shards; the test wants several", len(local.Files()))
 	}
-	log := &rangeLog{h: http.FileServer(http.Dir(dir))}
+	log := &rankRangeLog{h: http.FileServer(http.Dir(dir))}
 	srv := httptest.NewServer(log)
 	defer srv.Close()
 
@@ -200,11 +200,11 @@ func TestReadSlicesOverHTTP(t *testing.T) {
 				var wantBytes, partBytes int64
 				for _, name := range local.Files() {
 					f, _ := local.Shard(name)
-					var runs []span
+					var runs []byteSpan
 					for _, ti := range f.Infos() {
 						runs = append(runs, partSpans(f, ti, rank, ranks)...)
 					}
-					slices.SortFunc(runs, func(a, b span) int { return int(a.lo - b.lo) })
+					slices.SortFunc(runs, func(a, b byteSpan) int { return int(a.lo - b.lo) })
 					for _, r := range runs {
 						partBytes += r.hi - r.lo
 					}
@@ -215,7 +215,7 @@ func TestReadSlicesOverHTTP(t *testing.T) {
 						}
 						continue
 					}
-					// Every gap is under the 1 MiB MergeGap and the span
+					// Every gap is under the 1 MiB MergeGap and the byteSpan
 					// under the 8 MiB ChunkSize: one request.
 					lo, hi := runs[0].lo, runs[len(runs)-1].hi
 					for i := 1; i < len(runs); i++ {
@@ -224,7 +224,7 @@ func TestReadSlicesOverHTTP(t *testing.T) {
 						}
 					}
 					if hi-lo > remote.DefaultChunkSize {
-						t.Fatalf("a span of %d bytes", hi-lo)
+						t.Fatalf("a byteSpan of %d bytes", hi-lo)
 					}
 					wantReqs = append(wantReqs, fmt.Sprintf("bytes=%d-%d", lo, hi-1))
 					wantBytes += hi - lo

@@ -8,13 +8,13 @@ import (
 	"testing"
 )
 
-// hinted is a reader that plans its reads as its hints say.
-type hinted struct {
+// hintedReader is a reader that plans its reads as its hints say.
+type hintedReader struct {
 	io.ReaderAt
 	h ReadHints
 }
 
-func (r hinted) ReadHints() ReadHints { return r.h }
+func (r hintedReader) ReadHints() ReadHints { return r.h }
 
 // TestPlannedSlicesMatchNumPy runs every expression NumPy evaluated on
 // readers whose hints make the planner merge runs far apart, cut blocks
@@ -34,7 +34,7 @@ func TestPlannedSlicesMatchNumPy(t *testing.T) {
 		{MergeGap: 0, MaxRead: 0, Concurrency: 0},
 	} {
 		t.Run(fmt.Sprintf("gap %d, max %d", h.MergeGap, h.MaxRead), func(t *testing.T) {
-			f, err := NewReader(hinted{bytes.NewReader(data), h}, int64(len(data)))
+			f, err := NewReader(hintedReader{bytes.NewReader(data), h}, int64(len(data)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func FuzzPlannedSlice(f *testing.F) {
 			t.Fatal(err)
 		}
 		h := ReadHints{MergeGap: int64(gap), MaxRead: int64(maxRead), Concurrency: int(conc % 8)}
-		r, err := NewReader(hinted{bytes.NewReader(file), h}, int64(len(file)))
+		r, err := NewReader(hintedReader{bytes.NewReader(file), h}, int64(len(file)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,10 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// matrix is a rows x cols F32 tensor whose element (i, j) is i*cols+j, in
+// f32Matrix is a rows x cols F32 tensor whose element (i, j) is i*cols+j, in
 // a file with a pad tensor first, so that the matrix lies after the
 // prefix the first request keeps.
-func matrix(rows, cols int) (data []byte, start int64) {
+func f32Matrix(rows, cols int) (data []byte, start int64) {
 	w := make([]byte, rows*cols*4)
 	for i := range rows * cols {
 		binary.LittleEndian.PutUint32(w[4*i:], uint32(i))
@@ -25,8 +25,8 @@ func matrix(rows, cols int) (data []byte, start int64) {
 	return data, off["w"][0]
 }
 
-// spans parses the Range headers of log into [first, last] pairs.
-func spans(t *testing.T, log []served) [][2]int64 {
+// rangeSpans parses the Range headers of log into [first, last] pairs.
+func rangeSpans(t *testing.T, log []served) [][2]int64 {
 	t.Helper()
 	out := make([][2]int64, len(log))
 	for i, l := range log {
@@ -46,7 +46,7 @@ func spans(t *testing.T, log []served) [][2]int64 {
 func TestSlicePlans(t *testing.T) {
 	const rows, cols = 1024, 1024
 	const row = cols * 4
-	data, w0 := matrix(rows, cols)
+	data, w0 := f32Matrix(rows, cols)
 	s, url := serveOne(t, data)
 	local, err := safetensors.Load(data)
 	require.NoError(t, err)
@@ -138,7 +138,7 @@ func TestSlicePlans(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, want.Shape(), got.Shape())
 			assert.Equal(t, want.Data(), got.Data(), "the values of slicing the file in memory")
-			assert.ElementsMatch(t, c.want, spans(t, log))
+			assert.ElementsMatch(t, c.want, rangeSpans(t, log))
 			var bytes int64
 			for _, w := range c.want {
 				bytes += w[1] - w[0] + 1

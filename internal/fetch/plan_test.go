@@ -8,17 +8,17 @@ import (
 	"testing"
 )
 
-// every2 picks every other byte of a span, from arg on.
-type every2 struct{}
+// pickEvery2 picks every other byte of a span, from arg on.
+type pickEvery2 struct{}
 
-func (every2) Pick(dst, span []byte, arg int64) {
+func (pickEvery2) Pick(dst, span []byte, arg int64) {
 	for i := range dst {
 		dst[i] = span[arg+2*int64(i)]
 	}
 }
 
-// pieces yields ps in order.
-func pieces(ps ...Piece) func() (Piece, bool) {
+// yieldPieces yields ps in order.
+func yieldPieces(ps ...Piece) func() (Piece, bool) {
 	return func() (Piece, bool) {
 		if len(ps) == 0 {
 			return Piece{}, false
@@ -34,15 +34,15 @@ func TestReadGroups(t *testing.T) {
 	a, b, c, d := make([]byte, 100), make([]byte, 100), make([]byte, 50), make([]byte, 3000)
 	far := make([]byte, 10)
 	ps := []Piece{
-		{Off: 1000, Len: 100, Dst: a},                 // [1000, 1100)
-		{Off: 1150, Len: 100, Dst: b},                 // 50 bytes after: merged
-		{Off: 1300, Len: 100, Dst: c, Pick: every2{}}, // 50 after: merged, picked
-		{Off: 9000, Len: 10, Dst: far},                // far: its own read
-		{Off: 20000, Len: 3000, Dst: d},               // longer than MaxMerge: in parts of MaxRead
+		{Off: 1000, Len: 100, Dst: a},                     // [1000, 1100)
+		{Off: 1150, Len: 100, Dst: b},                     // 50 bytes after: merged
+		{Off: 1300, Len: 100, Dst: c, Pick: pickEvery2{}}, // 50 after: merged, picked
+		{Off: 9000, Len: 10, Dst: far},                    // far: its own read
+		{Off: 20000, Len: 3000, Dst: d},                   // longer than MaxMerge: in parts of MaxRead
 	}
 	src := &mem{data: data}
 	var done []int64
-	err := Read(context.Background(), []Source{src}, []Hints{{Gap: 64, MaxMerge: 1024, MaxRead: 1000}}, pieces(ps...),
+	err := Read(context.Background(), []Source{src}, []Hints{{Gap: 64, MaxMerge: 1024, MaxRead: 1000}}, yieldPieces(ps...),
 		ReadOptions{Concurrency: 1, Progress: func(n int64) { done = append(done, n) }})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestReadGroups(t *testing.T) {
 			for i := range c.ps {
 				c.ps[i].Dst = make([]byte, c.ps[i].Len)
 			}
-			if err := Read(context.Background(), srcs, hints, pieces(c.ps...), ReadOptions{Concurrency: 2}); err != nil {
+			if err := Read(context.Background(), srcs, hints, yieldPieces(c.ps...), ReadOptions{Concurrency: 2}); err != nil {
 				t.Fatal(err)
 			}
 			n := 0
@@ -119,7 +119,7 @@ func TestReadErrors(t *testing.T) {
 		return nil
 	})
 	h := []Hints{{Gap: 10, MaxMerge: 100}}
-	err := Read(context.Background(), []Source{src}, h, pieces(
+	err := Read(context.Background(), []Source{src}, h, yieldPieces(
 		Piece{Off: 0, Len: 10, Dst: make([]byte, 10)},
 		Piece{Off: 2000, Len: 10, Dst: make([]byte, 10)},
 		Piece{Off: 2015, Len: 10, Dst: make([]byte, 10)},
@@ -133,13 +133,13 @@ func TestReadErrors(t *testing.T) {
 		{Off: -1, Len: 1, Dst: make([]byte, 1)},
 		{Len: 2, Dst: make([]byte, 1)},
 	} {
-		if err := Read(context.Background(), []Source{src}, h, pieces(bad), ReadOptions{}); err == nil {
+		if err := Read(context.Background(), []Source{src}, h, yieldPieces(bad), ReadOptions{}); err == nil {
 			t.Errorf("piece %+v accepted", bad)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := Read(ctx, []Source{src}, h, pieces(Piece{Len: 1, Dst: make([]byte, 1)}), ReadOptions{}); !errors.Is(err, context.Canceled) {
+	if err := Read(ctx, []Source{src}, h, yieldPieces(Piece{Len: 1, Dst: make([]byte, 1)}), ReadOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("on a canceled context: %v", err)
 	}
 }
