@@ -877,13 +877,16 @@ func (p *runPlan) each(fn func(off int64) bool) {
 // the mapping gives an error wrapping [ErrFault] rather than a crash. From
 // a File of [NewReader], it reads only the bytes the selection covers: one
 // ReadAt per run, except that runs less than 4 KiB apart are read together
-// (up to 1 MiB at a time) into a scratch buffer and picked out of it. It
-// never reads the whole tensor unless the selection covers it. A selection
-// that takes 64 reads or more issues them from up to 4 goroutines at once
-// (the [io.ReaderAt] contract allows it), which hides the latency of each
-// call: a system call, or a request over a network. The result's size is
-// [View.Size], at most the tensor's; the scratch buffers are at most 1 MiB
-// each. A result larger than [ReadStep] from a File of NewReader whose size
+// (up to 1 MiB at a time) into a scratch buffer and picked out of it, from
+// up to 4 goroutines once the selection takes 64 reads (the [io.ReaderAt]
+// contract allows it): the plan of a local file. A reader that says what
+// its reads cost (see [ReadHints]; the remote and blob packages' readers
+// do) is read as its hints say: over a network, runs up to 1 MiB apart
+// share a request, and a selection is spread over the requests in flight.
+// It never reads the whole tensor unless the selection covers it. The
+// result's size is [View.Size], at most the tensor's; the scratch buffers
+// are at most 1 MiB each, or the hints' MaxRead. A result larger than
+// [ReadStep] from a File of NewReader whose size
 // is only a claim is read in parts into a buffer that grows as they
 // arrive, as [File.GetTensor] does.
 func (v View) Get() (Tensor, error) {
@@ -1088,7 +1091,17 @@ const (
 	minReadsPerWorker = 32
 )
 
-// readPlan fills dst with the plan's runs, read through f.ra from the
+// readPlan fills dst with the plan's runs, read from the tensor whose data
+// starts at base (relative to the data buffer): through the range planner
+// (readView) for a File of NewReader, with readBlocks otherwise.
+func (f *File) readPlan(dst []byte, base int64, p *runPlan) error {
+	if f.kind == reader {
+		return f.readView(dst, base, p)
+	}
+	return f.readBlocks(dst, base, p)
+}
+
+// readBlocks fills dst with the plan's runs, read with f.readAt from the
 // tensor whose data starts at base (relative to the data buffer).
 //
 // It splits the loops in two: the innermost ones form a block, whose span
@@ -1099,7 +1112,7 @@ const (
 // are read concurrently: the ReaderAt's contract allows parallel calls,
 // and they hide the latency of each call (a system call, or a request
 // over a network).
-func (f *File) readPlan(dst []byte, base int64, p *runPlan) error {
+func (f *File) readBlocks(dst []byte, base int64, p *runPlan) error {
 	if p.empty {
 		if f.closed.Load() {
 			return ErrClosed

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azblobblob "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/safetensors-go/safetensors"
+	"github.com/safetensors-go/safetensors/internal/fetch"
 	"github.com/safetensors-go/safetensors/remote"
 	gblob "gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -92,6 +93,15 @@ func (r *ReaderAt) Key() string { return r.key }
 // retries included.
 func (r *ReaderAt) Requests() int64 { return r.requests.Load() }
 
+// ReadHints tells [safetensors.NewReader] how to plan reads of slices:
+// runs up to [remote.DefaultMergeGap] (1 MiB) apart are read together,
+// each range read is at most [Options.ChunkSize] bytes, and
+// [Options.Parallelism] are in flight at once. A range read of an object
+// store costs a round trip, as an HTTP request does.
+func (r *ReaderAt) ReadHints() safetensors.ReadHints {
+	return safetensors.ReadHints{MergeGap: remote.DefaultMergeGap, MaxRead: r.o.ChunkSize, Concurrency: r.o.Parallelism}
+}
+
 // ReadAt reads len(p) bytes at offset off, as [io.ReaderAt] says: it
 // returns io.EOF with fewer bytes when the object ends first. Bytes in the
 // kept prefix are copied from it; the rest is read in chunks of at most
@@ -143,44 +153,7 @@ func (r *ReaderAt) ReadAtContext(ctx context.Context, p []byte, off int64) (int,
 
 // fetch fills dst with the bytes at off, in parallel chunks.
 func (r *ReaderAt) fetch(ctx context.Context, dst []byte, off int64) error {
-	chunk := r.o.ChunkSize
-	chunks := (int64(len(dst)) + chunk - 1) / chunk
-	if chunks == 1 {
-		return r.fetchRange(ctx, dst, off)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	for range min(int64(r.o.Parallelism), chunks) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				k := next.Add(1) - 1
-				if k >= chunks {
-					return
-				}
-				lo := k * chunk
-				hi := min(lo+chunk, int64(len(dst)))
-				if err := r.fetchRange(ctx, dst[lo:hi], off+lo); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
+	return fetch.Chunks(ctx, dst, off, r.o.ChunkSize, r.o.Parallelism, r.fetchRange)
 }
 
 // fetchRange fills dst with the bytes at off with one range read, and more

@@ -15,8 +15,11 @@
 // huggingface_hub does, and keeps them), and two otherwise: the second one
 // asks for the rest of the header only. Each tensor then costs the requests
 // for its own bytes, nothing more (none if it lies in the kept prefix); a
-// slice costs the requests for the byte ranges it covers. Reads larger than
-// [Options.ChunkSize] are split into chunks fetched in parallel.
+// slice costs the requests for the byte ranges it covers, where runs closer
+// than [Options.MergeGap] share a request (a column block of a matrix then
+// costs a request per [Options.ChunkSize] of its rows' span, not one per
+// row). Reads larger than [Options.ChunkSize] are split into chunks fetched
+// in parallel.
 //
 // # Failures
 //
@@ -64,9 +67,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/safetensors-go/safetensors"
+	"github.com/safetensors-go/safetensors/internal/fetch"
 )
 
 // Errors of the remote package, besides [*StatusError], context errors and
@@ -95,6 +99,11 @@ const (
 	DefaultBackoff      = 250 * time.Millisecond
 	DefaultMaxBackoff   = 10 * time.Second
 	DefaultStallTimeout = 60 * time.Second
+	// DefaultMergeGap is the default [Options.MergeGap]: 1 MiB, what a
+	// connection of 50 MB/s delivers in the 20 ms of a round trip, so that
+	// reading the bytes between two runs costs no more than a second
+	// request would.
+	DefaultMergeGap = 1 << 20
 )
 
 // Options adjusts how files are fetched. A nil *Options, and every zero
@@ -124,6 +133,15 @@ type Options struct {
 	// Parallelism is how many requests one read may have in flight.
 	// Default DefaultParallelism (4).
 	Parallelism int
+	// MergeGap is how far apart, in bytes, two runs of a tensor slice may
+	// be and still be fetched with one request, the bytes between them
+	// dropped: a request costs a round trip, in which the server could
+	// have sent that many bytes. A column block of a matrix whose rows are
+	// closer than MergeGap then costs a request per ChunkSize of its rows'
+	// span, instead of a request per row. Zero means DefaultMergeGap
+	// (1 MiB); a negative value merges nothing. The [ReaderAt] tells
+	// [safetensors.NewReader] through [ReaderAt.ReadHints].
+	MergeGap int64
 	// Retries is how many times a request that failed transiently is
 	// tried again. Zero means DefaultRetries (5); a negative value, none.
 	Retries int
@@ -166,6 +184,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.Parallelism <= 0 {
 		c.Parallelism = DefaultParallelism
+	}
+	if c.MergeGap == 0 {
+		c.MergeGap = DefaultMergeGap
 	}
 	switch {
 	case c.Retries == 0:
@@ -238,12 +259,28 @@ func (r *ReaderAt) URL() string { return r.c.url }
 // retries included.
 func (r *ReaderAt) Requests() int64 { return r.c.requests.Load() }
 
+// ReadHints tells [safetensors.NewReader] how to plan reads of slices:
+// runs up to [Options.MergeGap] apart are fetched together, requests are
+// at most [Options.ChunkSize] bytes, and [Options.Parallelism] are in
+// flight at once.
+func (r *ReaderAt) ReadHints() safetensors.ReadHints {
+	return safetensors.ReadHints{MergeGap: r.c.o.MergeGap, MaxRead: r.c.o.ChunkSize, Concurrency: r.c.o.Parallelism}
+}
+
 // ReadAt reads len(p) bytes at offset off, as [io.ReaderAt] says: it
 // returns io.EOF with fewer bytes when the file ends first. Bytes in the
 // kept prefix are copied from it; the rest is fetched in chunks of at most
 // [Options.ChunkSize] bytes, up to [Options.Parallelism] at a time, each
 // with its own retries. On error, p's content is unspecified.
 func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	return r.ReadAtContext(r.ctx, p, off)
+}
+
+// ReadAtContext is [ReaderAt.ReadAt] governed by ctx as well as by the
+// context the ReaderAt was made with: canceling either abandons the read.
+// [safetensors.Model.ReadAll] and [safetensors.Model.ReadSlices] use it
+// to stop the requests in flight when their own context is canceled.
+func (r *ReaderAt) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("remote: ReadAt at negative offset %d", off)
 	}
@@ -263,7 +300,14 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		q, at = q[c:], at+int64(c)
 	}
 	if len(q) > 0 {
-		if err := r.fetch(q, at); err != nil {
+		if ctx != r.ctx {
+			var cancel context.CancelCauseFunc
+			ctx, cancel = context.WithCancelCause(ctx)
+			stop := context.AfterFunc(r.ctx, func() { cancel(context.Cause(r.ctx)) })
+			defer stop()
+			defer cancel(nil)
+		}
+		if err := r.fetch(ctx, q, at); err != nil {
 			return 0, err
 		}
 	}
@@ -274,45 +318,8 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // fetch fills dst with the bytes at off, in parallel chunks.
-func (r *ReaderAt) fetch(dst []byte, off int64) error {
-	chunk := r.c.o.ChunkSize
-	chunks := (int64(len(dst)) + chunk - 1) / chunk
-	if chunks == 1 {
-		return r.fetchRange(r.ctx, dst, off)
-	}
-	ctx, cancel := context.WithCancel(r.ctx)
-	defer cancel()
-	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	for range min(int64(r.c.o.Parallelism), chunks) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k := next.Add(1) - 1
-				if k >= chunks || ctx.Err() != nil {
-					return
-				}
-				lo := k * chunk
-				hi := min(lo+chunk, int64(len(dst)))
-				if err := r.fetchRange(ctx, dst[lo:hi], off+lo); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
+func (r *ReaderAt) fetch(ctx context.Context, dst []byte, off int64) error {
+	return fetch.Chunks(ctx, dst, off, r.c.o.ChunkSize, r.c.o.Parallelism, r.fetchRange)
 }
 
 // fetchRange fills dst with the bytes at off with one request, and more if

@@ -1,21 +1,22 @@
-// Package fetch reads a list of byte runs from positional sources into
-// their destinations, many at a time: the engine under whole-model loading,
-// and under anything else that knows which bytes go where (a planner of
-// ranges, a loader of one rank's slices).
+// Package fetch reads byte runs from positional sources into their
+// destinations, many at a time: the range planner under every read of the
+// library that knows which bytes go where (a tensor slice, a rank's slices
+// of a model, a whole model, the chunks of one large read).
 //
-// A caller describes each run (which source, at which offset, into which
-// destination slice); [Do] merges runs that are adjacent both in their
-// source and in memory, splits the result into chunks of at most
-// [Options.ChunkSize] bytes, and reads the chunks, in order, with
-// [Options.Concurrency] goroutines. It allocates nothing in proportion to
-// the bytes read: every byte goes straight into its destination.
+// [Read] is the planner: it takes pieces (a span of a source, and where its
+// bytes go), reads those that lie close together with one read, as the
+// source's [Hints] say, splits long ones into parts, and reads with a
+// bounded number of goroutines. [Do] is the simple case: runs read
+// straight into their destinations, adjacent ones merged, cut into chunks
+// of at most [Options.ChunkSize] bytes, read in order with
+// [Options.Concurrency] goroutines. Neither allocates in proportion to the
+// bytes read, beyond one scratch buffer per goroutine for merged reads.
 package fetch
 
 import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // Source reads len(p) bytes at off into p: all of them, or an error. It
@@ -117,77 +118,64 @@ func Do(ctx context.Context, srcs []Source, runs []Run, o Options) error {
 			return fmt.Errorf("fetch: run at negative offset %d", r.Off)
 		}
 	}
-	chunks := split(Merge(runs), o.ChunkSize)
-	parent := ctx
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var (
-		next      atomic.Int64
-		completed atomic.Int64
-		wg        sync.WaitGroup
-		mu        sync.Mutex // guards first and done, and serializes Progress
-		first     error
-		done      int64
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if first == nil {
-			first = err
+	merged := Merge(runs)
+	hints := make([]Hints, len(srcs))
+	for i := range hints {
+		hints[i] = Hints{Gap: -1, MaxRead: int64(o.ChunkSize)}
+	}
+	k := 0
+	next := func() (Piece, bool) {
+		if k == len(merged) {
+			return Piece{}, false
 		}
-		mu.Unlock()
-		cancel(err)
+		r := merged[k]
+		k++
+		return Piece{Src: r.Src, Off: r.Off, Len: int64(len(r.Dst)), Dst: r.Dst}, true
 	}
-	for range min(o.Concurrency, len(chunks)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				k := next.Add(1) - 1
-				if k >= int64(len(chunks)) {
-					return
-				}
-				c := chunks[k]
-				if err := srcs[c.Src].ReadAt(ctx, c.Dst, c.Off); err != nil {
-					if parent.Err() != nil {
-						fail(context.Cause(parent))
-					} else {
-						fail(&Error{Src: c.Src, Off: c.Off, Len: len(c.Dst), Err: err})
-					}
-					return
-				}
-				completed.Add(1)
-				if o.Progress != nil {
-					mu.Lock()
-					done += int64(len(c.Dst))
-					o.Progress(done)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	if completed.Load() < int64(len(chunks)) {
-		// Workers stop early only when ctx is canceled.
-		return context.Cause(parent)
-	}
-	return nil
+	return Read(ctx, srcs, hints, next, ReadOptions{Concurrency: o.Concurrency, Progress: o.Progress})
 }
 
-// split cuts runs into chunks of at most size bytes.
-func split(runs []Run, size int) []Run {
-	n := 0
-	for _, r := range runs {
-		n += (len(r.Dst) + size - 1) / size
+// Chunks fills dst with the bytes at off through read, in chunks of at
+// most size bytes, up to n at a time: one large read of a ReaderAt over a
+// network, each chunk one request. A read that fits in one chunk is made
+// from the calling goroutine. The first error stops the chunks not yet
+// started and is returned as read returned it; when ctx is canceled, so is
+// the error of the first read that saw it, or else context.Cause(ctx).
+func Chunks(ctx context.Context, dst []byte, off int64, size int64, n int, read func(ctx context.Context, p []byte, off int64) error) error {
+	if size <= 0 || int64(len(dst)) <= size {
+		return read(ctx, dst, off)
 	}
-	out := make([]Run, 0, n)
-	for _, r := range runs {
-		for lo := 0; lo < len(r.Dst); lo += size {
-			hi := min(lo+size, len(r.Dst))
-			out = append(out, Run{Src: r.Src, Off: r.Off + int64(lo), Dst: r.Dst[lo:hi:hi]})
+	var (
+		mu    sync.Mutex
+		first error
+	)
+	src := SourceFunc(func(ctx context.Context, p []byte, off int64) error {
+		err := read(ctx, p, off)
+		if err != nil {
+			mu.Lock()
+			if first == nil {
+				first = err
+			}
+			mu.Unlock()
+		}
+		return err
+	})
+	err := Read(ctx, []Source{src}, []Hints{{Gap: -1, MaxRead: size}}, func() func() (Piece, bool) {
+		done := false
+		return func() (Piece, bool) {
+			if done {
+				return Piece{}, false
+			}
+			done = true
+			return Piece{Off: off, Len: int64(len(dst)), Dst: dst}, true
+		}
+	}(), ReadOptions{Concurrency: n})
+	if err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil {
+			return first
 		}
 	}
-	return out
+	return err
 }
