@@ -35,7 +35,7 @@ type uploadServer struct {
 	log    []string
 	// cut, if set, says which requests to cut: the handler reads half the
 	// body, then closes the connection without an answer.
-	cut func(r *http.Request) bool
+	cut  func(r *http.Request) bool
 	cuts int
 }
 
