@@ -23,8 +23,9 @@ const (
 	// AWS SDK's transfer manager's own default and the size S3 recommends.
 	DefaultPartSize = 8 << 20
 	// DefaultUploadConcurrency is how many parts of one object are
-	// uploaded at once: 4. An upload holds about PartSize × (concurrency
-	// + 1) bytes of memory.
+	// uploaded at once: 4. An upload to S3 holds about PartSize ×
+	// (concurrency + 1) bytes of memory, plus the AWS transfer manager's
+	// first read of up to 16 MiB (its threshold for multipart uploads).
 	DefaultUploadConcurrency = 4
 )
 
