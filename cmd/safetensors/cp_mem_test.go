@@ -29,6 +29,7 @@ type sinkS3 struct {
 	received  atomic.Int64
 	completed atomic.Int64
 	delay     time.Duration // added to every request
+	rate      float64       // if > 0, bodies are read at this many bytes per second
 	mu        sync.Mutex
 	uploads   int
 	objects   map[string]*sinkObject
@@ -69,7 +70,11 @@ func newSinkS3(t testing.TB, delay time.Duration) *sinkS3 {
 			key = parts[1]
 		}
 		keep := r.Method == http.MethodPut && (!q.Has("partNumber") || q.Get("partNumber") == "1")
-		body, err := readSink(r.Body, keep)
+		var rd io.Reader = r.Body
+		if s.rate > 0 {
+			rd = &pacedReader{r: r.Body, rate: s.rate, start: time.Now()}
+		}
+		body, err := readSink(rd, keep)
 		if err != nil {
 			panic(http.ErrAbortHandler)
 		}
