@@ -294,7 +294,15 @@ func TestCopyFailureKeepsThePreviousSet(t *testing.T) {
 	got, _, _ := readModel(t, dst)
 	want, _, _ := readModel(t, src)
 	assert.Equal(t, want, got, "after a failure past the index, the new set")
+	hidden := 0
+	for _, n := range listDir(t, dst) {
+		if strings.HasPrefix(n, ".") {
+			hidden++
+		}
+	}
+	assert.Greater(t, hidden, 0, "the new set is under hidden names, which the index names")
 
+	// The next copy finishes the job: no hidden file is left.
 	_, err = safetensors.Copy(context.Background(), m, safetensors.DirDestination(dst), safetensors.CopyOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, listDir(t, src), listDir(t, dst), "no hidden file left")

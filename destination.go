@@ -405,7 +405,7 @@ func (s *fileSet) save(ctx context.Context, write func(ctx context.Context, i in
 		}
 	}
 	for _, n := range present {
-		if !keep[n] && !needed[n] && isShardName(n, prefix) {
+		if !keep[n] && !needed[n] && (isShardName(n, prefix) || isStagedName(n, prefix)) {
 			stale = append(stale, n)
 		}
 	}
@@ -415,6 +415,18 @@ func (s *fileSet) save(ctx context.Context, write func(ctx context.Context, i in
 		}
 	}
 	return nil
+}
+
+// isStagedName reports whether name is a hidden name under which an
+// earlier save of the prefix wrote a file (.PREFIX-....safetensors.new-N):
+// one that a failure left behind.
+func isStagedName(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, "."+prefix)
+	if !ok {
+		return false
+	}
+	i := strings.LastIndex(rest, ".safetensors.new-")
+	return i >= 0 && strings.Trim(rest[i+len(".safetensors.new-"):], "0123456789") == ""
 }
 
 // writeIndex commits the plan's index, naming file i names[i].

@@ -108,6 +108,9 @@ unless GOMEMLIMIT is set.`,
 		}),
 	}
 	cmd.Flags().StringVar(&dtypeName, "dtype", "", "convert floating-point tensors to `DTYPE`: bf16, f16, f32, f8_e4m3, ...")
+	cmd.RegisterFlagCompletionFunc("dtype", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return floatDTypeNames(), cobra.ShellCompDirectiveNoFileComp
+	})
 	cmd.Flags().StringVar(&maxSize, "max-shard-size", "", "re-shard into files of at most `SIZE` of tensor data, such as 5GB, 500MB, 2GiB")
 	cmd.Flags().StringArrayVar(&selects, "select", nil, "copy only the tensors whose names match the glob `PATTERN` (repeatable)")
 	a.forceFlag(cmd)

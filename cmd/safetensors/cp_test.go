@@ -187,6 +187,16 @@ func TestCpHubS3Folder(t *testing.T) {
 	}
 	sameTensors(t, "a folder to S3, converted and re-sharded", tensorsOf(t, m), conv)
 
+	// A file:// prefix (gocloud's fileblob) is an object store too.
+	fb := filepath.ToSlash(filepath.Join(t.TempDir(), "fileblob"))
+	if err := os.MkdirAll(fb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, 0, "cp", "-q", dir, "file://"+fb+"/")
+	if stdout, _ := mustRun(t, 0, "diff", dir, filepath.FromSlash(fb)); stdout != "equal: 4 tensors\n" {
+		t.Errorf("diff with the file:// copy: %q", stdout)
+	}
+
 	// One file, from S3 to a local .safetensors path.
 	one := filepath.Join(t.TempDir(), "one.safetensors")
 	mustRun(t, 0, "cp", "-q", "s3://models/mirror/"+q, one)
