@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,12 +69,10 @@ func BenchmarkCp(b *testing.B) {
 					if err != nil {
 						b.Fatalf("%s: %v\n%s", mode, err, out)
 					}
-					if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-						peak = max(peak, int64(ru.Maxrss))
-					}
+					peak = max(peak, maxRSS(cmd.ProcessState))
 				}
 				if peak > 0 {
-					b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB") // Maxrss is in KiB on Linux
+					b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 				}
 			})
 		}
