@@ -342,9 +342,13 @@ func (c *copier) writeTensors(ctx context.Context, tw *Writer) error {
 					defer close(ch.ready)
 					r, err := ch.f.TensorReader(ch.info.Name)
 					if err == nil {
-						_, err = r.ReadAt(ch.buf[:ch.n], ch.off)
-						if err == io.EOF {
-							err = nil
+						var n int
+						n, err = r.ReadAt(ch.buf[:ch.n], ch.off)
+						switch {
+						case int64(n) == ch.n:
+							err = nil // a reader may say io.EOF with the last bytes
+						case err == nil || err == io.EOF:
+							err = io.ErrUnexpectedEOF
 						}
 					}
 					if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"os"
@@ -371,4 +372,23 @@ func TestCopyRefusesBadOptions(t *testing.T) {
 		assert.Error(t, err, fmt.Sprint(i))
 	}
 	assert.Empty(t, listDir(t, dst))
+}
+
+// TestCopyShortSource: a source whose reader ends before the size it
+// claims (a server's truncated file) fails the copy with
+// io.ErrUnexpectedEOF, and nothing is written.
+func TestCopyShortSource(t *testing.T) {
+	dir := t.TempDir()
+	copyFixture(t, dir, 9, 1<<30)
+	data, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	require.NoError(t, err)
+	f, err := safetensors.NewReader(bytes.NewReader(data[:len(data)-10]), int64(len(data)))
+	require.NoError(t, err)
+	m := safetensors.NewFileModel(f, "model.safetensors")
+	defer m.Close()
+	dst := filepath.Join(t.TempDir(), "dst")
+	_, err = safetensors.Copy(context.Background(), m, safetensors.DirDestination(dst), safetensors.CopyOptions{ChunkSize: 64})
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	entries, _ := os.ReadDir(dst)
+	assert.Empty(t, entries)
 }
