@@ -277,16 +277,18 @@ type copier struct {
 	progress  func(done, total int64)
 }
 
-// chunk is one read: n bytes of a source tensor at off, converted to
-// dtype to when to is not its own.
+// chunk is one read: n bytes of a source file's data buffer at off,
+// holding the whole or part of one tensor to convert (name, from, to), or
+// of one or more tensors to copy as they are (from == to). name is the
+// first tensor the chunk holds, for messages.
 type chunk struct {
-	f      *File
-	info   TensorInfo
-	off, n int64
-	to     DType
-	buf    []byte
-	err    error
-	ready  chan struct{}
+	f        *File
+	name     string
+	off, n   int64
+	from, to DType
+	buf      []byte
+	err      error
+	ready    chan struct{}
 }
 
 // buffer returns a free chunk buffer, making one while fewer than the
@@ -322,47 +324,77 @@ func (c *copier) writeTensors(ctx context.Context, tw *Writer) error {
 	var wg sync.WaitGroup
 	go func() {
 		defer close(queue)
+		// send starts reading a chunk and queues it; false when canceled.
+		send := func(ch *chunk) bool {
+			buf, err := c.buffer(ctx)
+			if err != nil {
+				return false
+			}
+			ch.buf, ch.ready = buf, make(chan struct{})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer close(ch.ready)
+				n, err := dataReader{ch.f}.ReadAt(ch.buf[:ch.n], ch.off)
+				switch {
+				case int64(n) == ch.n:
+					err = nil // a reader may say io.EOF with the last bytes
+				case err == nil || err == io.EOF:
+					err = io.ErrUnexpectedEOF
+				}
+				if err != nil {
+					ch.err = fmt.Errorf("reading tensor %q: %w", ch.name, err)
+				}
+			}()
+			select {
+			case queue <- ch:
+				return true
+			case <-ctx.Done():
+				<-ch.ready
+				c.bufs <- ch.buf
+				return false
+			}
+		}
+		// Tensors copied as they are, one after the other in their source
+		// file, are read together, up to ChunkSize at a time: a run of
+		// small tensors costs one read, not one each.
+		var run *chunk
 		for _, ti := range tw.Infos() {
 			f, si := c.sourceOf(ti.Name)
-			size := si.Size()
-			unit := int64(1)
-			if ti.DType != si.DType {
-				unit = int64(si.DType.BitSize()) // the bytes of 8 elements
-			}
-			step := max(unit, c.opts.ChunkSize/unit*unit)
-			for off := int64(0); off < size; off += step {
-				buf, err := c.buffer(ctx)
-				if err != nil {
-					return
-				}
-				ch := &chunk{f: f, info: si, off: off, n: min(step, size-off), to: ti.DType, buf: buf, ready: make(chan struct{})}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					defer close(ch.ready)
-					r, err := ch.f.TensorReader(ch.info.Name)
-					if err == nil {
-						var n int
-						n, err = r.ReadAt(ch.buf[:ch.n], ch.off)
-						switch {
-						case int64(n) == ch.n:
-							err = nil // a reader may say io.EOF with the last bytes
-						case err == nil || err == io.EOF:
-							err = io.ErrUnexpectedEOF
+			start, end := si.DataOffsets[0], si.DataOffsets[1]
+			if ti.DType == si.DType {
+				for start < end {
+					if run != nil && (run.f != f || run.off+run.n != start || run.n == c.opts.ChunkSize) {
+						if !send(run) {
+							return
 						}
+						run = nil
 					}
-					if err != nil {
-						ch.err = fmt.Errorf("reading tensor %q: %w", ch.info.Name, err)
+					if run == nil {
+						run = &chunk{f: f, name: ti.Name, off: start, from: si.DType, to: si.DType}
 					}
-				}()
-				select {
-				case queue <- ch:
-				case <-ctx.Done():
-					<-ch.ready
-					c.bufs <- ch.buf
+					k := min(c.opts.ChunkSize-run.n, end-start)
+					run.n += k
+					start += k
+				}
+				continue
+			}
+			if run != nil {
+				if !send(run) {
+					return
+				}
+				run = nil
+			}
+			unit := int64(si.DType.BitSize()) // the bytes of 8 elements
+			step := max(unit, c.opts.ChunkSize/unit*unit)
+			for off := start; off < end; off += step {
+				if !send(&chunk{f: f, name: ti.Name, off: off, n: min(step, end-off), from: si.DType, to: ti.DType}) {
 					return
 				}
 			}
+		}
+		if run != nil {
+			send(run)
 		}
 	}()
 	defer func() {
@@ -397,14 +429,14 @@ func (c *copier) writeTensors(ctx context.Context, tw *Writer) error {
 // write writes a chunk that has arrived, converted if need be.
 func (c *copier) write(tw *Writer, ch *chunk) error {
 	data := ch.buf[:ch.n]
-	if ch.to != ch.info.DType {
-		elems := int(ch.n * 8 / int64(ch.info.DType.BitSize()))
-		t, err := NewTensor(ch.info.DType, []int{elems}, data)
+	if ch.to != ch.from {
+		elems := int(ch.n * 8 / int64(ch.from.BitSize()))
+		t, err := NewTensor(ch.from, []int{elems}, data)
 		if err == nil {
 			t, err = Convert(t, ch.to)
 		}
 		if err != nil {
-			return fmt.Errorf("converting tensor %q to %v: %w", ch.info.Name, ch.to, err)
+			return fmt.Errorf("converting tensor %q to %v: %w", ch.name, ch.to, err)
 		}
 		data = t.Data()
 	}

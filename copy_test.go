@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/safetensors-go/safetensors"
@@ -391,4 +392,49 @@ func TestCopyShortSource(t *testing.T) {
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	entries, _ := os.ReadDir(dst)
 	assert.Empty(t, entries)
+}
+
+// countingReaderAt counts the ReadAt calls made through it.
+type countingReaderAt struct {
+	r     io.ReaderAt
+	calls atomic.Int64
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	c.calls.Add(1)
+	return c.r.ReadAt(p, off)
+}
+
+// TestCopyReadsRunsTogether: tensors copied as they are, adjacent in the
+// source file and in the same order in the copy (as this package's writer
+// lays them out both times), are read together: a file whose data is
+// smaller than a chunk costs one read, and in chunks of 100 bytes the
+// reads are the data's size over 100, rounded up.
+func TestCopyReadsRunsTogether(t *testing.T) {
+	dir := t.TempDir()
+	copyFixture(t, dir, 10, 1<<30)
+	data, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		chunk int64
+		want  func(dataSize int64) int64
+	}{
+		{0, func(int64) int64 { return 1 }},
+		{100, func(n int64) int64 { return (n + 99) / 100 }},
+	} {
+		cr := &countingReaderAt{r: bytes.NewReader(data)}
+		f, err := safetensors.NewReader(cr, int64(len(data)))
+		require.NoError(t, err)
+		dataSize := f.Size() - f.DataOffset()
+		m := safetensors.NewFileModel(f, "model.safetensors")
+		cr.calls.Store(0)
+		dst := filepath.Join(t.TempDir(), "dst")
+		_, err = safetensors.Copy(context.Background(), m, safetensors.DirDestination(dst), safetensors.CopyOptions{ChunkSize: tc.chunk})
+		require.NoError(t, err)
+		assert.Equal(t, tc.want(dataSize), cr.calls.Load(), "chunk size %d, %d bytes of data", tc.chunk, dataSize)
+		got, err := os.ReadFile(filepath.Join(dst, "model.safetensors"))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(data, got), "the copy is the file, byte for byte")
+		m.Close()
+	}
 }
