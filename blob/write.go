@@ -162,6 +162,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 	var err error
 	if w.pw != nil {
 		n, err = w.pw.Write(p)
+		if cause := context.Cause(w.ctx); err != nil && cause != nil {
+			err = cause // the pipe was closed because the context ended
+		}
 	} else {
 		n, err = w.w.Write(p)
 	}
