@@ -86,9 +86,12 @@ type CopyResult struct {
 // Copy writes the tensors of src to dst, streaming: each file's header is
 // written first, then its tensors' bytes flow from src's reads (range
 // reads, for a remote model) to dst's writer a chunk at a time, converted
-// on the way if asked, with several chunks read ahead and several files
-// written at once. No tensor is held in memory whole: memory is bounded by
-// the options (see [CopyOptions.ChunkSize]), whatever the model's size.
+// on the way if asked, with several chunks read ahead (and, with
+// [CopyOptions.Concurrency], several files written at once). Tensors
+// copied as they are that follow each other in their source file are read
+// together, a chunk at a time. No tensor is held in memory whole: memory
+// is bounded by the options (see [CopyOptions.ChunkSize]), whatever the
+// model's size.
 //
 // The files appear at dst as a set, as [SaveShardedTo] describes: a
 // failure (a read, a conversion, [CopyOptions.Verify], ctx canceled) leaves
