@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -206,6 +205,17 @@ func (a *app) cp(srcArg, dstArg string, opts safetensors.CopyOptions, sels []*se
 		return inFile(srcArg, err)
 	}
 	defer src.Close()
+	if opts.Select != nil {
+		// Every pattern must match, before anything is written.
+		for _, name := range src.Keys() {
+			opts.Select(name)
+		}
+		for _, s := range sels {
+			if !s.matched {
+				return usagef("--select: no tensor matches %q", s.pattern)
+			}
+		}
+	}
 	opts.File = dest.file
 	opts.Verify = verify
 	var bar *progress
@@ -224,15 +234,7 @@ func (a *app) cp(srcArg, dstArg string, opts safetensors.CopyOptions, sels []*se
 	start := time.Now()
 	res, err := safetensors.Copy(a.ctx, src, dest.dst, opts)
 	bar.done()
-	for _, s := range sels {
-		if err == nil && !s.matched {
-			return usagef("--select: no tensor matches %q", s.pattern)
-		}
-	}
 	if err != nil {
-		if errors.Is(err, safetensors.ErrTensorNotFound) && len(sels) > 0 {
-			return fmt.Errorf("no tensor matches the --select patterns")
-		}
 		return err
 	}
 	elapsed := time.Since(start)

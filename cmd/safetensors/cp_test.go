@@ -206,6 +206,15 @@ func TestCpHubS3Folder(t *testing.T) {
 	}
 	sameTensors(t, "S3 to one file", tensorsOf(t, f), want)
 
+	// A pattern that matches nothing is refused before anything is
+	// written, even when another one matches.
+	none := filepath.Join(t.TempDir(), "none")
+	if _, stderr, code := cli(t, "cp", "--select", "embed.*", "--select", "nothing*", dir, none); code != 2 || !strings.Contains(stderr, `"nothing*"`) {
+		t.Errorf("cp with a pattern matching nothing: exit code %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(none); err == nil {
+		t.Error("cp with a pattern matching nothing wrote its destination")
+	}
 	for _, args := range [][]string{
 		{"cp", "--select", "nothing*", dir, filepath.Join(t.TempDir(), "x")},
 		{"cp", "--dtype", "i32", dir, filepath.Join(t.TempDir(), "x")},
