@@ -438,3 +438,60 @@ func TestCopyReadsRunsTogether(t *testing.T) {
 		m.Close()
 	}
 }
+
+// cancelAfterCommit cancels a context as soon as a file is committed, as
+// an interrupt arriving just then would.
+type cancelAfterCommit struct {
+	safetensors.Destination
+	cancel context.CancelFunc
+}
+
+type cancelingFile struct {
+	safetensors.PendingFile
+	cancel context.CancelFunc
+}
+
+func (f cancelingFile) Commit() error {
+	err := f.PendingFile.Commit()
+	f.cancel()
+	return err
+}
+
+func (d cancelAfterCommit) Create(ctx context.Context, name string) (safetensors.PendingFile, error) {
+	pf, err := d.Destination.Create(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return cancelingFile{pf, d.cancel}, nil
+}
+
+// TestCopyCanceledAfterCommit: a context canceled just after the one file
+// of a copy was committed (replacing the file that was there) leaves the
+// new file in place: it is never removed once it replaced the old one.
+func TestCopyCanceledAfterCommit(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	copyFixture(t, src, 11, 1<<30)
+	m, err := safetensors.OpenModel(src)
+	require.NoError(t, err)
+	defer m.Close()
+	want, _, _ := readModel(t, src)
+	for _, file := range []string{"", "one.safetensors"} {
+		dst := t.TempDir()
+		copyFixture(t, dst, 12, 1<<30) // the file replaced: model.safetensors
+		if file != "" {
+			require.NoError(t, os.Rename(filepath.Join(dst, "model.safetensors"), filepath.Join(dst, file)))
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		_, _ = safetensors.Copy(ctx, m, cancelAfterCommit{safetensors.DirDestination(dst), cancel}, safetensors.CopyOptions{File: file})
+		cancel()
+		got, _, _ := readModel(t, filepath.Join(dst, cmpOr(file, "model.safetensors")))
+		assert.Equal(t, want, got, "file %q: the new file is in place", file)
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

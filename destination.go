@@ -497,6 +497,7 @@ func (s *fileSet) writeFiles(ctx context.Context, names []string, write func(ctx
 		}
 		mu.Unlock()
 	}
+	launched := 0
 	for i, name := range names {
 		select {
 		case sem <- struct{}{}:
@@ -505,6 +506,7 @@ func (s *fileSet) writeFiles(ctx context.Context, names []string, write func(ctx
 		if ctx.Err() != nil {
 			break
 		}
+		launched++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -538,9 +540,12 @@ func (s *fileSet) writeFiles(ctx context.Context, names []string, write func(ctx
 		}()
 	}
 	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		first = context.Cause(ctx)
+	if first == nil && launched < len(names) {
+		first = context.Cause(ctx) // canceled before every file was begun
 	}
+	// Once every file is committed, nothing is removed, whatever happens
+	// to ctx after: a committed file may have replaced an old one (the
+	// single file of a set, or the one file of a File copy).
 	if first != nil {
 		s.removeAll(committed)
 		return first

@@ -21,7 +21,7 @@ import (
 )
 
 // TestCpInterrupted builds the program and interrupts a cp into S3
-// (gofakes3) while the second part of a multipart upload is in flight,
+// (gofakes3) while parts of a multipart upload are in flight,
 // replacing a model already under the prefix: the program exits with code
 // 130, the previous model is intact, and no multipart upload is left.
 func TestCpInterrupted(t *testing.T) {
@@ -37,7 +37,9 @@ func TestCpInterrupted(t *testing.T) {
 	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	data := make([]byte, 40<<20) // past the 16 MiB threshold of multipart uploads
+	// Larger than what the upload can take in while its parts are held
+	// (16 MiB, then 5 parts of 8 MiB), so that it cannot complete.
+	data := make([]byte, 96<<20)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
@@ -55,12 +57,12 @@ func TestCpInterrupted(t *testing.T) {
 	reached := make(chan struct{}, 1)
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == "2" {
+		if pn := r.URL.Query().Get("partNumber"); r.Method == http.MethodPut && pn != "" && pn != "1" {
 			select {
 			case reached <- struct{}{}:
 			default:
 			}
-			<-release // the part in flight ends once the program is interrupted
+			<-release // the parts in flight end once the program is interrupted
 		}
 		inner.ServeHTTP(w, r)
 	}))
