@@ -56,10 +56,7 @@ func OpenModelVerified(ctx context.Context, name string, opts *Options) (*safete
 		if err != nil {
 			return nil, nil, err
 		}
-		sub := path.Dir(n.Path)
-		if n.Path == "" || !strings.HasSuffix(n.Path, ".json") {
-			sub = path.Dir(cmpOr(n.Path, safetensors.SingleFileName))
-		}
+		sub := path.Dir(n.Path) // the folder of the file or index; "." for none
 		for _, f := range m.Files() {
 			p := path.Join(sub, f)
 			v.files[p] = &hashCheck{local: filepath.Join(snap, filepath.FromSlash(p))}
@@ -78,13 +75,6 @@ func OpenModelVerified(ctx context.Context, name string, opts *Options) (*safete
 		}
 	}
 	return m, v, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Verify checks the named file of the model (one of its Files) against
