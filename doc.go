@@ -40,6 +40,9 @@
 // (dtype then name order, compact JSON, padded header), with metadata keys
 // sorted so equal input gives equal bytes. [SaveFile] replaces a file
 // atomically, and [NewWriter] streams checkpoints larger than memory.
+// [Copy] streams a whole model into a [Destination] (a folder, or with the
+// blob package an object store's prefix), converting and re-sharding on
+// the way; the files appear there as a set, whole or not at all.
 //
 // # Errors
 //

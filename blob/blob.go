@@ -37,6 +37,18 @@
 // [safetensors.Model.ReadAll] reads a whole model with many range reads in
 // flight.
 //
+// # Writes
+//
+// [NewWriter] uploads one object in parts ([WriteOptions.PartSize],
+// [WriteOptions.Concurrency]): memory stays bounded by the part size times
+// the parts in flight, whatever the object's size, and the object appears
+// only when its upload completes; an aborted or failed upload leaves
+// nothing, not even parts. [Save] writes a map of tensors as one object,
+// [SaveSharded] a sharded set under a prefix, and [OpenDestination] gives
+// a prefix to safetensors.Copy: a set appears whole or not at all, and a
+// failed save leaves the previous set under the prefix intact (see
+// safetensors.SaveShardedTo).
+//
 // # Failures
 //
 // No data is ever silently wrong: every range read must come from an

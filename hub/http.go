@@ -73,6 +73,7 @@ type session struct {
 	retries  int
 	backoff  time.Duration
 	stall    time.Duration
+	verify   *Verifier // set by OpenModelVerified: files are opened to be hashed
 }
 
 func newSession(o *Options) (*session, error) {

@@ -232,6 +232,9 @@ func (s *session) openModelOnline(ctx context.Context, n Name) (*safetensors.Mod
 func (s *session) openFile(ctx context.Context, n Name, m meta, file string) (*safetensors.File, error) {
 	blob := filepath.Join(s.repoDir(n), "blobs", m.etag)
 	if fi, err := os.Stat(blob); err == nil && fi.Size() == m.size {
+		if s.verify != nil {
+			return s.verify.openVerified(ctx, s, n, m, file, blob, "", nil)
+		}
 		return s.fileOptions().Open(blob)
 	}
 	s.clients()
@@ -239,7 +242,13 @@ func (s *session) openFile(ctx context.Context, n Name, m meta, file string) (*s
 	if origin(m.location) == s.origin && s.cfg.Token != "" {
 		ro.Header = http.Header{"Authorization": {"Bearer " + s.cfg.Token}}
 	}
-	f, err := remote.Open(ctx, s.location(n, m, file), &ro)
+	var f *safetensors.File
+	var err error
+	if s.verify != nil {
+		f, err = s.verify.openVerified(ctx, s, n, m, file, "", s.location(n, m, file), &ro)
+	} else {
+		f, err = remote.Open(ctx, s.location(n, m, file), &ro)
+	}
 	if err != nil {
 		at := n
 		at.Path = file

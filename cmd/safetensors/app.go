@@ -72,6 +72,7 @@ models are equal, 1 when they differ and 2 on any error.`,
 		a.splitCommand(),
 		a.convertTorchCommand(),
 		a.downloadCommand(),
+		a.cpCommand(),
 	)
 	return root
 }
