@@ -111,6 +111,13 @@ type Options struct {
 	// Parallelism is how many range reads one ReadAt may have in flight.
 	// Default DefaultParallelism (4).
 	Parallelism int
+	// MergeGap is how far apart, in bytes, two runs of a tensor slice may
+	// be and still be read with one range read, the bytes between them
+	// dropped: a range read costs a round trip, in which the store could
+	// have sent that many bytes. Zero means remote.DefaultMergeGap (1 MiB);
+	// a negative value merges nothing. Lower it where transfer is billed
+	// by the byte and slices are sparse.
+	MergeGap int64
 	// Retries is how many times a read that failed transiently is tried
 	// again. Zero means DefaultRetries (5); a negative value, none.
 	Retries int
@@ -141,6 +148,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.Parallelism <= 0 {
 		c.Parallelism = DefaultParallelism
+	}
+	if c.MergeGap == 0 {
+		c.MergeGap = remote.DefaultMergeGap
 	}
 	switch {
 	case c.Retries == 0:

@@ -94,12 +94,12 @@ func (r *ReaderAt) Key() string { return r.key }
 func (r *ReaderAt) Requests() int64 { return r.requests.Load() }
 
 // ReadHints tells [safetensors.NewReader] how to plan reads of slices:
-// runs up to [remote.DefaultMergeGap] (1 MiB) apart are read together,
+// runs up to [Options.MergeGap] (1 MiB by default) apart are read together,
 // each range read is at most [Options.ChunkSize] bytes, and
 // [Options.Parallelism] are in flight at once. A range read of an object
 // store costs a round trip, as an HTTP request does.
 func (r *ReaderAt) ReadHints() safetensors.ReadHints {
-	return safetensors.ReadHints{MergeGap: remote.DefaultMergeGap, MaxRead: r.o.ChunkSize, Concurrency: r.o.Parallelism}
+	return safetensors.ReadHints{MergeGap: r.o.MergeGap, MaxRead: r.o.ChunkSize, Concurrency: r.o.Parallelism}
 }
 
 // ReadAt reads len(p) bytes at offset off, as [io.ReaderAt] says: it

@@ -86,3 +86,47 @@ func TestS3SlicePlans(t *testing.T) {
 		}
 	}
 }
+
+// TestS3MergeGap: with Options.MergeGap negative nothing is merged, so the
+// same column block costs a range read of 64 bytes per row, 512 in all.
+func TestS3MergeGap(t *testing.T) {
+	s := newS3Server(t, 0)
+	b := s.bucket(t, "models")
+	const rows, cols = 512, 4096
+	mat := make([]byte, rows*cols)
+	for i := range mat {
+		mat[i] = byte(i*7 + i/cols)
+	}
+	w, _ := safetensors.NewTensor(safetensors.U8, []int{rows, cols}, mat)
+	// The padding puts w past the prefix that opening the file reads.
+	pad, _ := safetensors.NewTensor(safetensors.U8, []int{120_000}, make([]byte, 120_000))
+	data := fileBytes(t, map[string]safetensors.Tensor{"a_pad": pad, "w": w})
+	put(t, b, "m.safetensors", data)
+	o := *fast
+	o.MergeGap = -1
+	f, err := blob.OpenBucketFile(context.Background(), b, "m.safetensors", &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.take()
+	sl, _ := f.GetSlice("w")
+	got, err := sl.Get(safetensors.Full(), safetensors.Range(100, 164))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range rows {
+		if !bytes.Equal(got.Data()[r*64:(r+1)*64], mat[r*cols+100:r*cols+164]) {
+			t.Fatalf("row %d differs", r)
+		}
+	}
+	rs := s.take()
+	if len(rs) != rows {
+		t.Errorf("%d range reads, want one per row: %d", len(rs), rows)
+	}
+	for _, r := range rs {
+		if r.bytes != 64 {
+			t.Errorf("a range read of %d bytes (%s), want 64", r.bytes, r.rng)
+			break
+		}
+	}
+}
