@@ -249,36 +249,9 @@ func (d dirDest) Remove(ctx context.Context, name string) error {
 // A failure before the index is committed removes the new files; one
 // after it leaves the new set readable.
 func SaveShardedTo(ctx context.Context, dst Destination, tensors map[string]Tensor, opts ShardOptions) (*ShardPlan, error) {
-	names := slices.Sorted(maps.Keys(tensors))
-	items := make([]shardItem, len(names))
-	for i, name := range names {
-		t := tensors[name]
-		it, err := newShardItem(name, t.dtype, t.shape)
-		if err != nil {
-			return nil, err
-		}
-		if int64(len(t.data)) != it.size {
-			return nil, tensorErr(ErrInvalidTensorInfo, name, "%v%v needs %d bytes, data has %d", t.dtype, t.shape, it.size, len(t.data))
-		}
-		if it.size > 0 {
-			it.storage = &storageKey{first: &t.data[0], n: len(t.data)}
-		}
-		items[i] = it
-	}
-	sp, err := planShards(items, opts)
+	sp, plans, err := (Options{}).planShardedSave(tensors, opts)
 	if err != nil {
 		return nil, err
-	}
-	meta := opts.metadata()
-	plans := make([]*plan, len(sp.Files))
-	for i, f := range sp.Files {
-		sub := make(map[string]Tensor, len(f.Tensors))
-		for _, name := range f.Tensors {
-			sub[name] = tensors[name]
-		}
-		if plans[i], err = (Options{}).planTensors(sub, meta); err != nil {
-			return nil, fmt.Errorf("safetensors: shard %s: %w", f.Name, err)
-		}
 	}
 	set := fileSet{dst: dst, plan: sp, concurrency: 1}
 	err = set.save(ctx, func(ctx context.Context, i int, w io.Writer) error { return plans[i].writeTo(w) })

@@ -402,36 +402,9 @@ func SaveSharded(dir string, tensors map[string]Tensor, opts ShardOptions) (*Sha
 // SaveSharded is [SaveSharded] with these options, which apply to each
 // shard as in [Options.Save].
 func (o Options) SaveSharded(dir string, tensors map[string]Tensor, opts ShardOptions) (*ShardPlan, error) {
-	names := slices.Sorted(maps.Keys(tensors))
-	items := make([]shardItem, len(names))
-	for i, name := range names {
-		t := tensors[name]
-		it, err := newShardItem(name, t.dtype, t.shape)
-		if err != nil {
-			return nil, err
-		}
-		if int64(len(t.data)) != it.size {
-			return nil, tensorErr(ErrInvalidTensorInfo, name, "%v%v needs %d bytes, data has %d", t.dtype, t.shape, it.size, len(t.data))
-		}
-		if it.size > 0 {
-			it.storage = &storageKey{first: &t.data[0], n: len(t.data)}
-		}
-		items[i] = it
-	}
-	sp, err := planShards(items, opts)
+	sp, plans, err := o.planShardedSave(tensors, opts)
 	if err != nil {
 		return nil, err
-	}
-	meta := opts.metadata()
-	plans := make([]*plan, len(sp.Files))
-	for i, f := range sp.Files {
-		sub := make(map[string]Tensor, len(f.Tensors))
-		for _, name := range f.Tensors {
-			sub[name] = tensors[name]
-		}
-		if plans[i], err = o.planTensors(sub, meta); err != nil {
-			return nil, fmt.Errorf("safetensors: shard %s: %w", f.Name, err)
-		}
 	}
 	if err := writeSharded(dir, sp, func(i int, w io.Writer) error { return plans[i].writeTo(w) }); err != nil {
 		return nil, err
@@ -665,4 +638,42 @@ func isShardName(name, prefix string) bool {
 	a, b, ok := strings.Cut(rest, "-of-")
 	digits := func(s string) bool { return len(s) >= 5 && strings.Trim(s, "0123456789") == "" }
 	return ok && digits(a) && digits(b)
+}
+
+// planShardedSave splits a map of tensors into shards with opts and plans
+// each shard's file as o would save it: the first half of a sharded save,
+// whatever the files are written into.
+func (o Options) planShardedSave(tensors map[string]Tensor, opts ShardOptions) (*ShardPlan, []*plan, error) {
+	names := slices.Sorted(maps.Keys(tensors))
+	items := make([]shardItem, len(names))
+	for i, name := range names {
+		t := tensors[name]
+		it, err := newShardItem(name, t.dtype, t.shape)
+		if err != nil {
+			return nil, nil, err
+		}
+		if int64(len(t.data)) != it.size {
+			return nil, nil, tensorErr(ErrInvalidTensorInfo, name, "%v%v needs %d bytes, data has %d", t.dtype, t.shape, it.size, len(t.data))
+		}
+		if it.size > 0 {
+			it.storage = &storageKey{first: &t.data[0], n: len(t.data)}
+		}
+		items[i] = it
+	}
+	sp, err := planShards(items, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta := opts.metadata()
+	plans := make([]*plan, len(sp.Files))
+	for i, f := range sp.Files {
+		sub := make(map[string]Tensor, len(f.Tensors))
+		for _, name := range f.Tensors {
+			sub[name] = tensors[name]
+		}
+		if plans[i], err = o.planTensors(sub, meta); err != nil {
+			return nil, nil, fmt.Errorf("safetensors: shard %s: %w", f.Name, err)
+		}
+	}
+	return sp, plans, nil
 }
