@@ -25,18 +25,8 @@ import (
 // replacing a model already under the prefix: the program exits with code
 // 130, the previous model is intact, and no multipart upload is left.
 func TestCpInterrupted(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the program")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the program with")
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "safetensors")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, dir)
 	// Larger than what the upload can take in while its parts are held
 	// (16 MiB, then 5 parts of 8 MiB), so that it cannot complete.
 	data := make([]byte, 96<<20)

@@ -20,18 +20,8 @@ import (
 // time it exits with code 130, says "interrupted", and leaves no output or
 // temporary file.
 func TestSignals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the program")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the program with")
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "safetensors")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, dir)
 	data := make([]byte, 4<<20)
 	file := buildFile(nil, spec{"w", "U8", []int{len(data)}, data})
 
@@ -88,4 +78,22 @@ func TestSignals(t *testing.T) {
 			}
 		}
 	}
+}
+
+// buildProgram builds the command into dir and returns the binary's path;
+// it skips the test under -short, or where there is no go command.
+func buildProgram(t *testing.T, dir string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the program")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build the program with")
+	}
+	bin := filepath.Join(dir, "safetensors")
+	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
