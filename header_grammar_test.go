@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -463,5 +464,26 @@ func TestHeaderOffsetsAtInt64Limit(t *testing.T) {
 	}
 	if ti, _ := f.Info("a"); ti.Size() != 2305843009213693951 || ti.NumElements() != 2305843009213693951 {
 		t.Errorf("info %+v", ti)
+	}
+}
+
+// TestHeaderParseMemoryIsLinear: parsing a header allocates a small
+// multiple of its length, whatever it holds (here: 1 MiB of metadata).
+func TestHeaderParseMemoryIsLinear(t *testing.T) {
+	hdr := `{"__metadata__":{"k":"` + strings.Repeat("x", 1<<20) + `"}}`
+	file := hgFile(hdr, 0)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f, err := Load(file)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Metadata()["k"]; len(got) != 1<<20 {
+		t.Fatalf("metadata value of %d bytes", len(got))
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 32<<20 {
+		t.Errorf("parsing a 1 MiB header allocated %d bytes", n)
 	}
 }
