@@ -95,10 +95,14 @@ run_one() {
 	# GOWORK=off: the library module alone; the workspace's other modules (the command, the
 	# object-store module) have dependencies that the package under test never needs, and
 	# gremlins downloads every module first.
-	(cd "$root/$dir" &&
+	# The directory is given as an absolute path: gremlins looks for go.mod
+	# upward from the path it is given, and from "." it does not look up.
+	local abs=$root
+	[ "$dir" = . ] || abs=$root/$dir
+	(cd "$abs" &&
 		GOWORK=off GOFLAGS="${GOFLAGS:+$GOFLAGS }-short" "$gremlins" unleash \
 			--workers 1 --timeout-coefficient "$coef" --invert-logical \
-			-o "$out/$name.json" "${exclude[@]}" .) >"$out/$name.log" 2>&1 || {
+			-o "$out/$name.json" "${exclude[@]}" "$abs") >"$out/$name.log" 2>&1 || {
 		echo "mutation.sh: gremlins failed on $f; see $out/$name.log" >&2
 		tail -n 20 "$out/$name.log" >&2
 		return 1
