@@ -426,6 +426,12 @@ func TestRangeResponseValidators(t *testing.T) {
 		{"412", []string{"ETag", `"v1"`}, func(w http.ResponseWriter, r *http.Request) {
 			vsAnswer(w, 412, "")
 		}, remote.ErrChanged, "status 412"},
+		{"206 of no range, other size", nil, func(w http.ResponseWriter, r *http.Request) {
+			vsAnswer(w, 206, body, "Content-Range", "bytes */0")
+		}, remote.ErrChanged, "its size was 100 bytes, it is now 0"},
+		{"206 of no range, same size", nil, func(w http.ResponseWriter, r *http.Request) {
+			vsAnswer(w, 206, body, "Content-Range", "bytes */100")
+		}, remote.ErrInvalidResponse, "for a request of bytes 20-29"},
 		{"416, other size", nil, func(w http.ResponseWriter, r *http.Request) {
 			vsAnswer(w, 416, "", "Content-Range", "bytes */50")
 		}, remote.ErrChanged, "its size was 100 bytes, it is now 50"},
@@ -442,6 +448,9 @@ func TestRangeResponseValidators(t *testing.T) {
 		{"whole file, other size", nil, func(w http.ResponseWriter, r *http.Request) {
 			vsAnswer(w, 200, string(vsFile[:99]))
 		}, remote.ErrChanged, "its size was 100 bytes, the server now sends 99"},
+		{"whole file, empty", nil, func(w http.ResponseWriter, r *http.Request) {
+			vsAnswer(w, 200, "", "Content-Length", "0")
+		}, remote.ErrChanged, "its size was 100 bytes, the server now sends 0"},
 		{"whole file, chunked", nil, func(w http.ResponseWriter, r *http.Request) {
 			chunked(w, 200, string(vsFile))
 		}, remote.ErrRangeNotSupported, "with the whole file"},
@@ -514,6 +523,8 @@ func TestIfRangeCarriesTheStrongValidator(t *testing.T) {
 		{[]string{"ETag", `W/"v1"`, "Last-Modified", lm}, ""},
 		{[]string{"ETag", `W/"v1"`}, ""},
 		{[]string{"ETag", `W`}, "W"},
+		{[]string{"ETag", `W/`}, ""},
+		{[]string{"ETag", `w/"v1"`}, `w/"v1"`},
 		{nil, ""},
 	} {
 		r, s := vsOpen(t, c.validators, func(w http.ResponseWriter, r *http.Request) { vsRange(w, r, c.validators...) })
@@ -632,6 +643,21 @@ func TestReadSplitsIntoChunkSizePieces(t *testing.T) {
 		if r.Requests() != int64(1+len(c.ranges)) {
 			t.Errorf("Requests() = %d", r.Requests())
 		}
+	}
+	// Parallelism 0 is the default, not none.
+	s0 := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) { vsRange(w, r) })
+	o0 := vsOpts(-1)
+	o0.ChunkSize = 8
+	r0, err := remote.NewReaderAt(context.Background(), s0.URL, o0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf0 := make([]byte, 40)
+	if n, err := r0.ReadAt(buf0, 20); n != 40 || err != nil || !bytes.Equal(buf0, vsFile[20:60]) {
+		t.Errorf("Parallelism 0: %d, %v", n, err)
+	}
+	if r0.Requests() != 6 {
+		t.Errorf("Parallelism 0: %d requests, want 6", r0.Requests())
 	}
 	// In parallel, a failing chunk fails the read.
 	s := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
