@@ -232,6 +232,10 @@ func TestHeaderGrammar(t *testing.T) {
 		{"lone low surrogate", `{"\udc00\udc00":{}}`, ErrInvalidHeader, `\udc00`, 0, "lone surrogate"},
 		{"high then bad hex", `{"\ud83d\udzzz":{}}`, ErrInvalidHeader, `\ud83d`, 0, "lone surrogate"},
 		{"pair at the end", `{"\ud83d\ude00`, ErrInvalidHeader, end, 0, "unterminated string"},
+		{"high at the end", `{"\ud83d`, ErrInvalidHeader, `\ud83d`, 0, "lone surrogate"},
+		{"high then backslash at the end", `{"\ud83d\`, ErrInvalidHeader, `\ud83d`, 0, "lone surrogate"},
+		{"high then \\u at the end", `{"\ud83d\u`, ErrInvalidHeader, `\ud83d`, 0, "lone surrogate"},
+		{"high then short low", `{"\ud83d\ude0":{}}`, ErrInvalidHeader, `\ud83d`, 0, "lone surrogate"},
 		// Nesting, in a field the parser skips: the entry is at depth 2.
 		{"depth 127", hgEntry(`"x":` + strings.Repeat("[", 125) + strings.Repeat("]", 125)), nil, "", 0, ""},
 		{"depth 128", hgEntry(`"x":` + strings.Repeat("[", 126) + strings.Repeat("]", 126)), ErrInvalidHeader, strings.Repeat("[", 126), 125, "nesting deeper than 127 levels"},
@@ -257,7 +261,12 @@ func TestHeaderGrammar(t *testing.T) {
 		{"number Exponent sign", hgEntry(`"x":1E+`), ErrInvalidHeader, "1E+", 0, "no digits in the exponent"},
 		{"number exponent minus", hgEntry(`"x":1e-`), ErrInvalidHeader, "1e-", 0, "no digits in the exponent"},
 		{"number exponent both signs", hgEntry(`"x":1e+-1`), ErrInvalidHeader, "1e+-1", 0, "no digits in the exponent"},
-		{"number then letter", hgEntry(`"x":1a`), ErrInvalidHeader, "a}", 0, "expected ',' or '}', found 'a'"},
+		{"number then slash", hgEntry(`"x":9/`), ErrInvalidHeader, "/", 0, "expected ',' or '}', found '/'"},
+		{"number then colon", hgEntry(`"x":10:`), ErrInvalidHeader, "0:", 1, "expected ',' or '}', found ':'"},
+		{"fraction then colon", hgEntry(`"x":1.0:`), ErrInvalidHeader, "0:", 1, "expected ',' or '}', found ':'"},
+		{"exponent then slash", hgEntry(`"x":1e9/`), ErrInvalidHeader, "/", 0, "expected ',' or '}', found '/'"},
+		{"number at the end", `{"t":{"x":-10.5e-09`, ErrInvalidHeader, end, 0, "expected ',' or '}', found the end"},
+				{"number then letter", hgEntry(`"x":1a`), ErrInvalidHeader, "a}", 0, "expected ',' or '}', found 'a'"},
 		{"true prefix", hgEntry(`"x":tru`), ErrInvalidHeader, "tru", 0, "expected a value, found 't'"},
 	}
 	for _, c := range cases {
