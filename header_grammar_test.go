@@ -266,7 +266,7 @@ func TestHeaderGrammar(t *testing.T) {
 		{"fraction then colon", hgEntry(`"x":1.0:`), ErrInvalidHeader, "0:", 1, "expected ',' or '}', found ':'"},
 		{"exponent then slash", hgEntry(`"x":1e9/`), ErrInvalidHeader, "/", 0, "expected ',' or '}', found '/'"},
 		{"number at the end", `{"t":{"x":-10.5e-09`, ErrInvalidHeader, end, 0, "expected ',' or '}', found the end"},
-				{"number then letter", hgEntry(`"x":1a`), ErrInvalidHeader, "a}", 0, "expected ',' or '}', found 'a'"},
+		{"number then letter", hgEntry(`"x":1a`), ErrInvalidHeader, "a}", 0, "expected ',' or '}', found 'a'"},
 		{"true prefix", hgEntry(`"x":tru`), ErrInvalidHeader, "tru", 0, "expected a value, found 't'"},
 	}
 	for _, c := range cases {
