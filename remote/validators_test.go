@@ -128,6 +128,14 @@ func TestFirstResponseValidators(t *testing.T) {
 		{"unknown size", func(w http.ResponseWriter) {
 			vsAnswer(w, 206, prefix, "Content-Range", "bytes 0-9/*")
 		}, remote.ErrInvalidResponse, 0, "of a file of known size"},
+		{"unknown size, one byte", func(w http.ResponseWriter) {
+			vsAnswer(w, 206, prefix[:1], "Content-Range", "bytes 0-0/*")
+		}, remote.ErrInvalidResponse, 0, `Content-Range "bytes 0-0/*" does not answer`},
+		{"Content-Length 0", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Range", "bytes 0-9/100")
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(206)
+		}, remote.ErrInvalidResponse, 0, "Content-Length 0 for a range of 10 bytes"},
 		{"no Content-Range", func(w http.ResponseWriter) {
 			vsAnswer(w, 206, prefix)
 		}, remote.ErrInvalidResponse, 0, "does not answer"},
@@ -166,13 +174,13 @@ func TestFirstResponseValidators(t *testing.T) {
 		}, nil, 3, ""},
 		{"whole file, one byte more", func(w http.ResponseWriter) {
 			vsAnswer(w, 200, prefix+"x")
-		}, remote.ErrRangeNotSupported, 0, "the server sent the whole file of 11 bytes"},
+		}, remote.ErrRangeNotSupported, 0, "asked for bytes 0-9, the server sent the whole file of 11 bytes"},
 		{"whole file chunked, of the prefix size", func(w http.ResponseWriter) {
 			chunked(w, 200, prefix)
 		}, nil, 10, ""},
 		{"whole file chunked, one byte more", func(w http.ResponseWriter) {
 			chunked(w, 200, prefix+"x")
-		}, remote.ErrRangeNotSupported, 0, "the server sent the whole file, of more bytes"},
+		}, remote.ErrRangeNotSupported, 0, "asked for bytes 0-9, the server sent the whole file, of more bytes"},
 		{"whole file encoded", func(w http.ResponseWriter) {
 			vsAnswer(w, 200, prefix, "Content-Encoding", "br")
 		}, remote.ErrInvalidResponse, 0, `Content-Encoding "br"`},
@@ -432,6 +440,20 @@ func TestRangeResponseValidators(t *testing.T) {
 		{"206 of no range, same size", nil, func(w http.ResponseWriter, r *http.Request) {
 			vsAnswer(w, 206, body, "Content-Range", "bytes */100")
 		}, remote.ErrInvalidResponse, "for a request of bytes 20-29"},
+		{"size 0", nil, func(w http.ResponseWriter, r *http.Request) {
+			vsAnswer(w, 206, body, "Content-Range", "bytes 20-29/0")
+		}, remote.ErrInvalidResponse, `Content-Range "bytes 20-29/0" for a request of bytes 20-29`},
+		{"size of the last byte", nil, func(w http.ResponseWriter, r *http.Request) {
+			vsAnswer(w, 206, body, "Content-Range", "bytes 20-29/29")
+		}, remote.ErrInvalidResponse, `Content-Range "bytes 20-29/29" for a request of bytes 20-29`},
+		{"Content-Length 0", nil, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", "bytes 20-29/100")
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(206)
+		}, remote.ErrInvalidResponse, "Content-Length 0 for a range of 10 bytes"},
+		{"416 of no size", nil, func(w http.ResponseWriter, r *http.Request) {
+			vsAnswer(w, 416, "", "Content-Range", "bytes */*")
+		}, remote.ErrInvalidResponse, "for a range inside the file"},
 		{"416, other size", nil, func(w http.ResponseWriter, r *http.Request) {
 			vsAnswer(w, 416, "", "Content-Range", "bytes */50")
 		}, remote.ErrChanged, "its size was 100 bytes, it is now 50"},
@@ -502,6 +524,9 @@ func TestRangeResponseValidators(t *testing.T) {
 			if !strings.Contains(err.Error(), c.msg) {
 				t.Errorf("error %q does not say %q", err, c.msg)
 			}
+			if !strings.Contains(err.Error(), "(bytes=20-29)") {
+				t.Errorf("error %q does not name the range asked for", err)
+			}
 			if len(s.requests()) != 2 {
 				t.Errorf("%d requests, want 2 (not retried)", len(s.requests()))
 			}
@@ -532,11 +557,14 @@ func TestIfRangeCarriesTheStrongValidator(t *testing.T) {
 			t.Fatal(err)
 		}
 		reqs := s.requests()
-		if reqs[0].Get("If-Range") != "" {
+		if _, sent := reqs[0]["If-Range"]; sent {
 			t.Errorf("first request carried If-Range")
 		}
 		if got := reqs[1].Get("If-Range"); got != c.want {
 			t.Errorf("validators %q: If-Range %q, want %q", c.validators, got, c.want)
+		}
+		if _, sent := reqs[1]["If-Range"]; sent != (c.want != "") {
+			t.Errorf("validators %q: If-Range sent: %v", c.validators, sent)
 		}
 		if reqs[1].Get("Accept-Encoding") != "identity" || reqs[1].Get("Range") != "bytes=50-54" {
 			t.Errorf("request headers %v", reqs[1])
@@ -835,6 +863,93 @@ func TestRedirectHops(t *testing.T) {
 		})
 		if _, err := remote.NewReaderAt(context.Background(), s.URL+"/a", vsOpts(-1)); err != nil {
 			t.Errorf("%d: %v", code, err)
+		}
+	}
+}
+
+// TestBackoffWaits: without Retry-After, a retry waits at least half the
+// backoff, which doubles after each attempt; Backoff 0 means the default.
+func TestBackoffWaits(t *testing.T) {
+	times := func(o *remote.Options, fails int) []time.Time {
+		var mu sync.Mutex
+		var at []time.Time
+		s := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			at = append(at, time.Now())
+			mu.Unlock()
+			if n < fails {
+				vsAnswer(w, 503, "")
+				return
+			}
+			vsRange(w, r)
+		})
+		if _, err := remote.NewReaderAt(context.Background(), s.URL, o); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return at
+	}
+	at := times(&remote.Options{PrefixSize: 10, Retries: 2, Backoff: 300 * time.Millisecond, MaxBackoff: 10 * time.Second}, 2)
+	if len(at) != 3 {
+		t.Fatalf("%d requests", len(at))
+	}
+	if d := at[1].Sub(at[0]); d < 150*time.Millisecond {
+		t.Errorf("first retry after %v, under half the 300ms backoff", d)
+	}
+	if d := at[2].Sub(at[1]); d < 300*time.Millisecond {
+		t.Errorf("second retry after %v, under half the doubled backoff of 600ms", d)
+	}
+	at = times(&remote.Options{PrefixSize: 10, Retries: 1}, 1)
+	if d := at[1].Sub(at[0]); d < remote.DefaultBackoff/2 {
+		t.Errorf("with the default backoff, retried after %v", d)
+	}
+}
+
+// TestMaxBackoffDefault: MaxBackoff 0 means the default of 10 s, which a
+// Retry-After of 1 s is under.
+func TestMaxBackoffDefault(t *testing.T) {
+	var mu sync.Mutex
+	var at []time.Time
+	s := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		if n == 0 {
+			vsAnswer(w, 503, "", "Retry-After", "1")
+			return
+		}
+		vsRange(w, r)
+	})
+	if _, err := remote.NewReaderAt(context.Background(), s.URL, &remote.Options{PrefixSize: 10, Retries: 1, Backoff: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if d := at[1].Sub(at[0]); d < 900*time.Millisecond {
+		t.Errorf("retried after %v; the server asked for 1s", d)
+	}
+}
+
+// TestIndexRequestIsWhole: the index of a sharded model is fetched without
+// a Range or If-Range header.
+func TestIndexRequestIsWhole(t *testing.T) {
+	index := `{"weight_map":{}}`
+	s := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		vsAnswer(w, 200, index, "Content-Type", "application/json")
+	})
+	m, err := remote.OpenModel(context.Background(), s.URL+"/model.safetensors.index.json", vsOpts(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	reqs := s.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	for _, h := range []string{"Range", "If-Range"} {
+		if v, sent := reqs[0][h]; sent {
+			t.Errorf("the index request carried %s: %q", h, v)
 		}
 	}
 }
