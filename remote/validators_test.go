@@ -299,17 +299,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 			vsRange(w, r)
 		}
 	}
-	var times []time.Time
-	var mu sync.Mutex
-	record := func(h func(int, http.ResponseWriter, *http.Request)) func(int, http.ResponseWriter, *http.Request) {
-		times = nil
-		return func(k int, w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			times = append(times, time.Now())
-			mu.Unlock()
-			h(k, w, r)
-		}
-	}
+	t.Parallel() // these tests wait, by design: let them wait together
 	for _, c := range []struct {
 		name  string
 		code  int
@@ -322,7 +312,16 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		{"date", 503, func() string { return time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat) }, 1900 * time.Millisecond},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := vsServe(t, record(then(c.code, c.value())))
+			t.Parallel()
+			var mu sync.Mutex
+			var times []time.Time
+			h := then(c.code, c.value())
+			s := vsServe(t, func(k int, w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				times = append(times, time.Now())
+				mu.Unlock()
+				h(k, w, r)
+			})
 			o := vsOpts(1)
 			o.MaxBackoff = 10 * time.Second
 			if _, err := remote.NewReaderAt(context.Background(), s.URL, o); err != nil {
@@ -870,6 +869,7 @@ func TestRedirectHops(t *testing.T) {
 // TestBackoffWaits: without Retry-After, a retry waits at least half the
 // backoff, which doubles after each attempt; Backoff 0 means the default.
 func TestBackoffWaits(t *testing.T) {
+	t.Parallel()
 	times := func(o *remote.Options, fails int) []time.Time {
 		var mu sync.Mutex
 		var at []time.Time
@@ -909,6 +909,7 @@ func TestBackoffWaits(t *testing.T) {
 // TestMaxBackoffDefault: MaxBackoff 0 means the default of 10 s, which a
 // Retry-After of 1 s is under.
 func TestMaxBackoffDefault(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var at []time.Time
 	s := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
