@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/big"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -294,5 +295,61 @@ func TestPickleSizeLimitExactly(t *testing.T) {
 	u = newUnpickler(strings.NewReader(p), int64(len(p)), int64(len(p)+1))
 	if v, err := u.load(); err != nil || v != "hello" {
 		t.Fatalf("under the limit: %#v, %v", v, err)
+	}
+}
+
+// TestPickleMadeBytesLimit: bytes built by _codecs.encode may total the
+// pickle's own size, not one byte more. A 60-character string, stored in
+// the memo, encoded twice, makes 120 bytes from a 120-byte pickle.
+func TestPickleMadeBytesLimit(t *testing.T) {
+	build := func(n int) string {
+		return "\x80\x02c_codecs\nencode\nq\x01" + pbBinunicode(strings.Repeat("a", n)) + "q\x00" + pbBinunicode("latin1") + "q\x02" +
+			strings.Repeat("h\x01h\x00h\x02\x86R0", 2) + "N."
+	}
+	p := build(60)
+	if len(p) != 120 {
+		t.Fatalf("the pickle has %d bytes, want 120", len(p))
+	}
+	if _, err := pbLoad(p); err != nil {
+		t.Errorf("120 bytes built from 120: %v", err)
+	}
+	p = build(61)
+	if _, err := pbLoad(p); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "the pickle builds more bytes than it holds") {
+		t.Errorf("122 bytes built from 121: %v", err)
+	}
+}
+
+// TestPickleShortDescriptions: values named in error messages are
+// described briefly, at most two tuples deep and four elements wide.
+func TestPickleShortDescriptions(t *testing.T) {
+	long := strings.Repeat("é", 40) // 80 bytes
+	for _, c := range []struct{ arg, want string }{
+		{"N", "None"},
+		{"\x88", "True"},
+		{"\x89", "False"},
+		{"J\xfb\xff\xff\xff", "-5"},
+		{"\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01", "a 65-bit int"},
+		{"G\x40\x04\x00\x00\x00\x00\x00\x00", "2.5"},
+		{pbBinunicode("utf8"), `"utf8"`},
+		{pbBinunicode(strings.Repeat("a", 64)), `"` + strings.Repeat("a", 64) + `"`},
+		{pbBinunicode(strings.Repeat("a", 65)), `"` + strings.Repeat("a", 64) + `"...`},
+		{pbBinunicode(long), strconv.Quote(long[:64]) + "..."},
+		{")", "()"},
+		{"K\x01K\x02\x86", "(1, 2)"},
+		{"(K\x01K\x02K\x03K\x04t", "(1, 2, 3, 4)"},
+		{"(K\x01K\x02K\x03K\x04K\x05t", "(1, 2, 3, 4, ...)"},
+		{"K\x01\x85\x85", "((1))"},
+		{"K\x01\x85\x85\x85", "((a 1-tuple))"},
+		{"K\x01K\x02\x86\x85\x85", "((a 2-tuple))"},
+		{"]", "list"},
+		{"}", "dict"},
+		{pbBinbytes("x"), "bytes"},
+	} {
+		p := "\x80\x02c_codecs\nencode\n" + pbBinunicode("x") + c.arg + "\x86R."
+		_, err := pbLoad(p)
+		want := "_codecs.encode(str, " + c.want + "): only latin1 is supported"
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v; want %q", c.arg, err, want)
+		}
 	}
 }
