@@ -101,6 +101,10 @@ func TestPickleKeyLimits(t *testing.T) {
 		{"tuple key maxKeyDepth deep", pbDict("K\x01" + strings.Repeat("\x85", maxKeyDepth)), 1, nil},
 		{"tuple key too deep", pbDict("K\x01" + strings.Repeat("\x85", maxKeyDepth+1)), 0, ErrUnsupported},
 		// A flat tuple key whose encoding passes maxKeySize.
+		// The encoding of a one-string tuple is "(" + len + ":" + "string:" + s:
+		// 4096 bytes for a string of 4083.
+		{"tuple key of maxKeySize", pbDict(pbBinunicode(strings.Repeat("k", 4083)) + "\x85"), 1, nil},
+		{"tuple key over", pbDict(pbBinunicode(strings.Repeat("k", 4084)) + "\x85"), 0, ErrUnsupported},
 		{"long tuple key", pbDict("(" + strings.Repeat(pbBinunicode(strings.Repeat("k", 100)), 50) + "t"), 0, ErrUnsupported},
 		{"short tuple key", pbDict("(" + strings.Repeat(pbBinunicode(strings.Repeat("k", 100)), 10) + "t"), 1, nil},
 		// Equal numbers are one key: 1 == 1.0 == True; -2**63 == float(-2**63).
@@ -167,6 +171,14 @@ func TestPickleOpcodeEdges(t *testing.T) {
 		{"STRING empty", "S''\n.", ""},
 		{"STRING octal", "S'\\101\\0612\\7'\n.", "A12\a"},
 		{"STRING octal stops at 8", "S'\\18'\n.", "\x018"},
+		{"STRING octal 0 follows", "S'\\10'\n.", "\x08"},
+		{"STRING octal 7 follows", "S'\\17'\n.", "\x0f"},
+		{"STRING octal / follows", "S'\\1/'\n.", "\x01/"},
+		{"STRING hex at the end", "S'a\\x41'\n.", "aA"},
+		{"UNICODE escape at the end", "V\\u00e9\n.", "é"},
+		{"UNICODE long escape at the end", "V\\U0001F600\n.", "😀"},
+		{"BINSTRING empty", "T\x00\x00\x00\x00.", ""},
+		{"LONG4 empty", "\x8b\x00\x00\x00\x00.", int64(0)},
 		{"STRING hex", "S'\\x41\\x4a'\n.", "AJ"},
 		{"STRING escapes", "S'\\a\\b\\f\\n\\r\\t\\v\\\\\\'\\\"'\n.", "\a\b\f\n\r\t\v\\'\""},
 		{"STRING unknown escape kept", "S'\\q'\n.", "\\q"},
