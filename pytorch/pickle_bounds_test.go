@@ -303,6 +303,12 @@ func TestPickleSizeLimitExactly(t *testing.T) {
 	if _, err := u.load(); !errors.Is(err, errPickleEOF) || errors.Is(err, ErrTooLarge) {
 		t.Fatalf("cut short: %v", err)
 	}
+	// Cut short, with a cap of exactly what there is: still errPickleEOF,
+	// since the cap did not cut anything.
+	u = newUnpickler(strings.NewReader(p[:len(p)-1]), int64(len(p)-1), int64(len(p)-1))
+	if _, err := u.load(); !errors.Is(err, errPickleEOF) || errors.Is(err, ErrTooLarge) {
+		t.Fatalf("cut short, capped at its size: %v", err)
+	}
 	// avail below the cap: the cap does not apply.
 	u = newUnpickler(strings.NewReader(p), int64(len(p)), int64(len(p)+1))
 	if v, err := u.load(); err != nil || v != "hello" {
