@@ -387,6 +387,7 @@ func TestHeaderOffsetsRules(t *testing.T) {
 		{"empty tensor last", hgTensors("a:U8:[2]:0:2", "b:U8:[0]:2:2"), 2, nil, "", ""},
 		{"size mismatch", hgTensors("a:F32:[2]:0:4"), 4, ErrInvalidTensorInfo, "a", "data_offsets [0, 4] hold 4 bytes, but F32[2] needs 8"},
 		{"size too small by one", hgTensors("a:F32:[2]:0:9"), 9, ErrInvalidTensorInfo, "a", "hold 9 bytes, but F32[2] needs 8"},
+		{"size mismatch after another", hgTensors("a:U8:[2]:0:2", "b:F32:[2]:2:6"), 6, ErrInvalidTensorInfo, "b", "data_offsets [2, 6] hold 4 bytes, but F32[2] needs 8"},
 		{"dimension over int", hgTensors("a:U8:[9223372036854775808]:0:0"), 0, ErrOverflow, "a", "a dimension of the shape does not fit in an int"},
 		{"dimension of MaxInt64", hgTensors("a:U8:[9223372036854775807]:0:8"), 8, ErrOverflow, "a", "bit size of U8[9223372036854775807] overflows"},
 		{"element count overflow", hgTensors("a:U8:[4294967296,4294967296]:0:0"), 0, ErrOverflow, "a", "element count of shape [4294967296 4294967296] overflows"},
