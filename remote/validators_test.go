@@ -223,6 +223,13 @@ func TestFirstResponseValidators(t *testing.T) {
 			if strings.Contains(err.Error(), "secret") {
 				t.Errorf("error %q shows the query", err)
 			}
+			if want := "remote: GET " + s.URL + "/f (bytes=0-9): "; !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error %q does not start with %q", err, want)
+			}
+			var se *remote.StatusError
+			if errors.As(err, &se) && se.URL != s.URL+"/f" {
+				t.Errorf("StatusError.URL %q", se.URL)
+			}
 			if len(s.requests()) != 1 {
 				t.Errorf("%d requests, want 1 (not retried)", len(s.requests()))
 			}
@@ -952,5 +959,25 @@ func TestIndexRequestIsWhole(t *testing.T) {
 		if v, sent := reqs[0][h]; sent {
 			t.Errorf("the index request carried %s: %q", h, v)
 		}
+	}
+}
+
+// TestCredentialsStayOutOfErrors: a URL's password, query and fragment are
+// not in error messages; its user name is.
+func TestCredentialsStayOutOfErrors(t *testing.T) {
+	s := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) { vsAnswer(w, 404, "") })
+	u := strings.Replace(s.URL, "http://", "http://alice:hunter2@", 1) + "/f?token=abc#frag"
+	_, err := remote.NewReaderAt(context.Background(), u, vsOpts(-1))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("error %v", err)
+	}
+	msg := err.Error()
+	for _, secret := range []string{"hunter2", "token", "abc", "frag"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("error %q shows %q", msg, secret)
+		}
+	}
+	if want := "remote: GET " + strings.Replace(s.URL, "http://", "http://alice@", 1) + "/f (bytes=0-9): "; !strings.HasPrefix(msg, want) {
+		t.Errorf("error %q does not start with %q", msg, want)
 	}
 }
