@@ -981,3 +981,88 @@ func TestCredentialsStayOutOfErrors(t *testing.T) {
 		t.Errorf("error %q does not start with %q", msg, want)
 	}
 }
+
+// TestStallTimeoutCountsSilence: a body that keeps arriving, however
+// slowly, is not a stall; a server that sends no headers at all is one, and
+// the retry succeeds.
+func TestStallTimeoutCountsSilence(t *testing.T) {
+	t.Parallel()
+	s := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 0 {
+			vsRange(w, r)
+			return
+		}
+		w.Header().Set("Content-Range", "bytes 20-29/100")
+		w.Header().Set("Content-Length", "10")
+		w.WriteHeader(206)
+		for i := 20; i < 30; i++ { // one byte every 60ms: 600ms in all
+			w.Write(vsFile[i : i+1])
+			w.(http.Flusher).Flush()
+			time.Sleep(60 * time.Millisecond)
+		}
+	})
+	o := vsOpts(-1)
+	o.StallTimeout = 300 * time.Millisecond
+	r, err := remote.NewReaderAt(context.Background(), s.URL, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	if n, err := r.ReadAt(buf, 20); n != 10 || err != nil || !bytes.Equal(buf, vsFile[20:30]) {
+		t.Errorf("a slow, steady body: %d, %v", n, err)
+	}
+
+	release := make(chan struct{})
+	defer close(release)
+	s2 := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 0 {
+			select { // no headers, until the client gives up
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		vsRange(w, r)
+	})
+	if _, err := remote.NewReaderAt(context.Background(), s2.URL, o); err == nil || !strings.Contains(err.Error(), "no response for 300ms") {
+		t.Errorf("silent server, no retries: %v", err)
+	}
+	o.Retries = 1
+	s3 := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 0 {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		vsRange(w, r)
+	})
+	if r, err := remote.NewReaderAt(context.Background(), s3.URL, o); err != nil || r.Size() != 100 {
+		t.Errorf("silent server, one retry: %v", err)
+	}
+	// A body that stops: the error says it stalled.
+	s4 := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 0 {
+			vsRange(w, r)
+			return
+		}
+		w.Header().Set("Content-Range", "bytes 20-29/100")
+		w.Header().Set("Content-Length", "10")
+		w.WriteHeader(206)
+		w.Write(vsFile[20:23])
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	o.Retries = -1
+	r4, err := remote.NewReaderAt(context.Background(), s4.URL, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r4.ReadAt(buf, 20); err == nil || !strings.Contains(err.Error(), "the response stalled: no data for 300ms") {
+		t.Errorf("a body that stops: %v", err)
+	}
+}
