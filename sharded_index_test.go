@@ -269,3 +269,32 @@ func siMust(t Tensor, err error) Tensor {
 	}
 	return t
 }
+
+// TestIndexFileControlCharacter: past the first ReadStep bytes, an index
+// is read in steps, and a step holding a control character that JSON
+// allows nowhere ends the read, at that byte's offset; tab, newline and
+// carriage return are whitespace.
+func TestIndexFileControlCharacter(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, IndexName)
+	head := `{"weight_map":{}}`
+	pad := strings.Repeat(" ", ReadStep+1000)
+	ok := head + pad + "\t\n\r " + pad[:100]
+	if err := os.WriteFile(path, []byte(ok), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Options{MaxHeaderSize: -1}.OpenModel(path)
+	if err != nil {
+		t.Fatalf("whitespace past ReadStep: %v", err)
+	}
+	m.Close()
+	bad := head + pad + "\t\n\r\x1f" + pad[:100]
+	if err := os.WriteFile(path, []byte(bad), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Options{MaxHeaderSize: -1}.OpenModel(path)
+	var fe *FormatError
+	if !errors.Is(err, ErrInvalidIndex) || !errors.As(err, &fe) || fe.Offset != int64(strings.Index(bad, "\x1f")) || !strings.Contains(fe.Msg, "the control character 0x1f") {
+		t.Errorf("control character past ReadStep: %v", err)
+	}
+}
