@@ -1066,3 +1066,36 @@ func TestStallTimeoutCountsSilence(t *testing.T) {
 		t.Errorf("a body that stops: %v", err)
 	}
 }
+
+// TestContextEndsAReadMidBody: a context that ends while a body is being
+// read ends the read with the context's error, not a retry's.
+func TestContextEndsAReadMidBody(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	s := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 0 {
+			vsRange(w, r)
+			return
+		}
+		w.Header().Set("Content-Range", "bytes 20-29/100")
+		w.Header().Set("Content-Length", "10")
+		w.WriteHeader(206)
+		w.Write(vsFile[20:23])
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := remote.NewReaderAt(ctx, s.URL, vsOpts(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(200*time.Millisecond, cancel)
+	if _, err := r.ReadAt(make([]byte, 10), 20); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled mid-body: %v", err)
+	}
+}
