@@ -1090,12 +1090,16 @@ func TestContextEndsAReadMidBody(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r, err := remote.NewReaderAt(ctx, s.URL, vsOpts(-1))
+	r, err := remote.NewReaderAt(ctx, s.URL, vsOpts(3))
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.AfterFunc(200*time.Millisecond, cancel)
-	if _, err := r.ReadAt(make([]byte, 10), 20); !errors.Is(err, context.Canceled) {
+	_, err = r.ReadAt(make([]byte, 10), 20)
+	if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "retry") || strings.Contains(err.Error(), "giving up") {
 		t.Errorf("cancelled mid-body: %v", err)
+	}
+	if n := len(s.requests()); n != 2 {
+		t.Errorf("%d requests, want 2", n)
 	}
 }
