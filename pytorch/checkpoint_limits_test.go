@@ -232,3 +232,29 @@ func TestCheckpointStorageClaims(t *testing.T) {
 		t.Errorf("storage over the file: %v", err)
 	}
 }
+
+// TestCheckpointLongShapesInErrors: a shape or stride of more than 16
+// dimensions is shown by its first and last 8 in errors; 16 are shown whole.
+func TestCheckpointLongShapesInErrors(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want string
+	}{
+		{16, "[1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]"},
+		{17, "[1 2 3 4 5 6 7 8]...[10 11 12 13 14 15 16 17] (17 dimensions)"},
+	} {
+		shape := make([]int32, c.n)
+		stride := make([]int32, c.n)
+		for i := range shape {
+			shape[i], stride[i] = 1, int32(i+1)
+		}
+		b := synthCheckpoint([]synthTensor{{name: "w", shape: shape, stride: stride, numel: 1}})
+		ck, err := clOpen(b, Options{MaxOutputSize: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ck.ReadTensor("w"); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "stride "+c.want+",") {
+			t.Errorf("%d dimensions: %v", c.n, err)
+		}
+	}
+}
