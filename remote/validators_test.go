@@ -3,15 +3,19 @@ package remote_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1101,5 +1105,102 @@ func TestContextEndsAReadMidBody(t *testing.T) {
 	}
 	if n := len(s.requests()); n != 2 {
 		t.Errorf("%d requests, want 2", n)
+	}
+}
+
+// TestSameHostOtherNameIsAnotherOrigin: a redirect to the same server under
+// another host name (localhost for 127.0.0.1, the same port) is another
+// origin: the caller's headers stay behind.
+func TestSameHostOtherNameIsAnotherOrigin(t *testing.T) {
+	var mu sync.Mutex
+	auth := map[string]string{}
+	var port string
+	s := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auth[r.Host+r.URL.Path] = r.Header.Get("Authorization")
+		mu.Unlock()
+		if r.URL.Path == "/a" {
+			http.Redirect(w, r, "http://localhost:"+port+"/b", http.StatusFound)
+			return
+		}
+		vsRange(w, r)
+	})
+	_, port, _ = strings.Cut(strings.TrimPrefix(s.URL, "http://"), ":")
+	o := vsOpts(-1)
+	o.Header = http.Header{"Authorization": {"Bearer secret"}}
+	_, err := remote.NewReaderAt(context.Background(), s.URL+"/a", o)
+	if err != nil && strings.Contains(err.Error(), "localhost") {
+		t.Skip("localhost does not reach the test server here:", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := auth["127.0.0.1:"+port+"/a"]; got != "Bearer secret" {
+		t.Errorf("the origin got Authorization %q", got)
+	}
+	if got, ok := auth["localhost:"+port+"/b"]; !ok || got != "" {
+		t.Errorf("localhost got Authorization %q (%v)", got, ok)
+	}
+}
+
+// vsRawServer accepts connections, counts them, writes reply at once and
+// closes each after a moment.
+func vsRawServer(t *testing.T, reply string) (addr string, conns *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns = new(atomic.Int64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				io.WriteString(c, reply)
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				io.Copy(io.Discard, c) // until the client closes, or a second
+			}()
+		}
+	}()
+	return ln.Addr().String(), conns
+}
+
+// TestPermanentNetErrorsAreNotRetried: TLS spoken to a server that does not
+// speak it (an HTTP server, or something else), and a response whose header
+// lines are not HTTP's, fail at once, on one connection.
+func TestPermanentNetErrorsAreNotRetried(t *testing.T) {
+	plain := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { vsRange(w, r) }))
+	var conns atomic.Int64
+	plain.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	plain.Start()
+	defer plain.Close()
+	o := vsOpts(3)
+	_, err := remote.NewReaderAt(context.Background(), strings.Replace(plain.URL, "http://", "https://", 1), o)
+	if !errors.Is(err, http.ErrSchemeMismatch) || strings.Contains(err.Error(), "giving up") || conns.Load() != 1 {
+		t.Errorf("TLS to an HTTP server: %v, %d connections", err, conns.Load())
+	}
+	addr, n := vsRawServer(t, "SSH-2.0-OpenSSH_9.6\r\n")
+	_, err = remote.NewReaderAt(context.Background(), "https://"+addr+"/f", o)
+	var rh tls.RecordHeaderError
+	if !errors.As(err, &rh) || strings.Contains(err.Error(), "giving up") || n.Load() != 1 {
+		t.Errorf("TLS to a server that is not HTTP: %v, %d connections", err, n.Load())
+	}
+	addr, n = vsRawServer(t, "HTTP/1.1 206 Partial Content\r\nno colon on this line\r\n\r\n")
+	_, err = remote.NewReaderAt(context.Background(), "http://"+addr+"/f", o)
+	var pe textproto.ProtocolError
+	if !errors.As(err, &pe) || strings.Contains(err.Error(), "giving up") || n.Load() != 1 {
+		t.Errorf("a malformed header line: %v, %d connections", err, n.Load())
 	}
 }
