@@ -1204,3 +1204,37 @@ func TestPermanentNetErrorsAreNotRetried(t *testing.T) {
 		t.Errorf("a malformed header line: %v, %d connections", err, n.Load())
 	}
 }
+
+// TestOneBytePrefix: with a prefix of one byte, the first answer must be
+// "bytes 0-0/SIZE" exactly; a last position that is not a number is not 0.
+func TestOneBytePrefix(t *testing.T) {
+	for _, c := range []struct {
+		cr string
+		ok bool
+	}{
+		{"bytes 0-0/100", true},
+		{"bytes 0-/100", false},
+		{"bytes 0-x/100", false},
+		{"bytes 0-0/", false},
+		{"bytes -0/100", false},
+	} {
+		s := vsServe(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			vsAnswer(w, 206, string(vsFile[:1]), "Content-Range", c.cr)
+		})
+		o := vsOpts(-1)
+		o.PrefixSize = 1
+		r, err := remote.NewReaderAt(context.Background(), s.URL, o)
+		if c.ok {
+			if err != nil || r.Size() != 100 {
+				t.Errorf("%q: %v", c.cr, err)
+			}
+			if got := s.requests()[0].Get("Range"); got != "bytes=0-0" {
+				t.Errorf("Range %q", got)
+			}
+			continue
+		}
+		if !errors.Is(err, remote.ErrInvalidResponse) {
+			t.Errorf("%q: %v", c.cr, err)
+		}
+	}
+}
