@@ -235,6 +235,9 @@ func TestPickleErrorsAndOffsets(t *testing.T) {
 		{"TUPLE3 of two", "K\x01K\x02\x87.", ErrCorrupt, "stack underflow"},
 		{"pop across a mark", "K\x01(K\x020\x85.", ErrCorrupt, "pickle byte 6: stack underflow"},
 		{"DUP on empty", "2.", ErrCorrupt, "pickle byte 0: stack underflow"},
+		{"POP on empty", "0.", ErrCorrupt, "pickle byte 0: stack underflow"},
+		{"LONG empty", "L\n.", ErrCorrupt, `bad integer ""`},
+		{"LONG of an L", "LL\n.", ErrCorrupt, `bad integer ""`},
 		{"DUP across a mark", "K\x01(2.", ErrCorrupt, "pickle byte 3: stack underflow"},
 		{"no mark", "K\x01t.", ErrCorrupt, "pickle byte 2: no MARK on the stack"},
 		{"LONG4 negative", "\x8b\xff\xff\xff\xff.", ErrCorrupt, "LONG4 with negative byte count"},
@@ -297,6 +300,12 @@ func TestPickleSizeLimitExactly(t *testing.T) {
 	u = newUnpickler(strings.NewReader(p), int64(len(p)), int64(len(p)-1))
 	if _, err := u.load(); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "the 12-byte limit") {
 		t.Fatalf("one byte under: %v", err)
+	}
+	// A string running past the cap: the message gives the cap, not what
+	// is left of it.
+	u = newUnpickler(strings.NewReader(p), int64(len(p)), 9)
+	if _, err := u.load(); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "the 9-byte limit") {
+		t.Fatalf("a string past the cap: %v", err)
 	}
 	// Without a cap, a pickle cut short is errPickleEOF, not ErrTooLarge.
 	u = newUnpickler(strings.NewReader(p[:len(p)-1]), int64(len(p)-1), 0)
