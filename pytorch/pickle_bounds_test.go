@@ -198,6 +198,8 @@ func TestPickleOpcodeEdges(t *testing.T) {
 		{"memo long", "K\x05r\x00\x01\x00\x000j\x00\x01\x00\x00.", int64(5)},
 		{"memo long, two slots", "K\x05r\x00\x00\x00\x00K\x06r\x01\x00\x00\x000j\x01\x00\x00\x00\x86.", []any{"tuple", int64(5), int64(6)}},
 		{"memo short, two slots", "K\x05q\x00K\x06q\x010h\x01\x86.", []any{"tuple", int64(5), int64(6)}},
+		{"BINPUT then LONG_BINGET", "K\x05q\x00K\x06q\x010j\x01\x00\x00\x00\x86.", []any{"tuple", int64(5), int64(6)}},
+		{"LONG_BINPUT then BINGET", "K\x05r\x00\x00\x00\x00K\x06r\x01\x00\x00\x000h\x01\x86.", []any{"tuple", int64(5), int64(6)}},
 		{"memo text, two slots", "K\x05p0\nK\x06p1\n0g1\n\x86.", []any{"tuple", int64(5), int64(6)}},
 		{"MEMOIZE", "\x80\x04K\x05\x940h\x00.", int64(5)},
 		{"APPENDS", "](K\x01K\x02e.", []any{"list", int64(1), int64(2)}},
