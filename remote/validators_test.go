@@ -1,6 +1,7 @@
 package remote_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -1145,9 +1146,10 @@ func TestSameHostOtherNameIsAnotherOrigin(t *testing.T) {
 	}
 }
 
-// vsRawServer accepts connections, counts them, writes reply at once and
-// closes each after a moment.
-func vsRawServer(t *testing.T, reply string) (addr string, conns *atomic.Int64) {
+// vsRawServer accepts connections, counts them, writes reply (after the
+// request head when readHead is set, else at once) and closes each after a
+// moment.
+func vsRawServer(t *testing.T, reply string, readHead bool) (addr string, conns *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -1164,6 +1166,16 @@ func vsRawServer(t *testing.T, reply string) (addr string, conns *atomic.Int64) 
 			conns.Add(1)
 			go func() {
 				defer c.Close()
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if readHead {
+					br := bufio.NewReader(c)
+					for {
+						line, err := br.ReadString('\n')
+						if err != nil || line == "\r\n" {
+							break
+						}
+					}
+				}
 				io.WriteString(c, reply)
 				c.SetReadDeadline(time.Now().Add(time.Second))
 				io.Copy(io.Discard, c) // until the client closes, or a second
@@ -1191,13 +1203,13 @@ func TestPermanentNetErrorsAreNotRetried(t *testing.T) {
 	if !errors.Is(err, http.ErrSchemeMismatch) || strings.Contains(err.Error(), "giving up") || conns.Load() != 1 {
 		t.Errorf("TLS to an HTTP server: %v, %d connections", err, conns.Load())
 	}
-	addr, n := vsRawServer(t, "SSH-2.0-OpenSSH_9.6\r\n")
+	addr, n := vsRawServer(t, "SSH-2.0-OpenSSH_9.6\r\n", false)
 	_, err = remote.NewReaderAt(context.Background(), "https://"+addr+"/f", o)
 	var rh tls.RecordHeaderError
 	if !errors.As(err, &rh) || strings.Contains(err.Error(), "giving up") || n.Load() != 1 {
 		t.Errorf("TLS to a server that is not HTTP: %v, %d connections", err, n.Load())
 	}
-	addr, n = vsRawServer(t, "HTTP/1.1 206 Partial Content\r\nno colon on this line\r\n\r\n")
+	addr, n = vsRawServer(t, "HTTP/1.1 206 Partial Content\r\nno colon on this line\r\n\r\n", true)
 	_, err = remote.NewReaderAt(context.Background(), "http://"+addr+"/f", o)
 	var pe textproto.ProtocolError
 	if !errors.As(err, &pe) || strings.Contains(err.Error(), "giving up") || n.Load() != 1 {
