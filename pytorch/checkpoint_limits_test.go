@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -255,6 +257,99 @@ func TestCheckpointLongShapesInErrors(t *testing.T) {
 		}
 		if _, err := ck.ReadTensor("w"); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "stride "+c.want+",") {
 			t.Errorf("%d dimensions: %v", c.n, err)
+		}
+	}
+}
+
+// clZip builds a zip archive of the given records, stored.
+func clZip(t *testing.T, records map[string]string) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	for _, name := range slices.Sorted(maps.Keys(records)) {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, records[name])
+	}
+	zw.Close()
+	return out.Bytes()
+}
+
+func TestCheckpointZipKinds(t *testing.T) {
+	for _, c := range []struct {
+		records map[string]string
+		msg     string
+	}{
+		{map[string]string{"archive/constants.pkl": "x", "archive/version": "3"}, "a TorchScript archive"},
+		{map[string]string{"archive/code/m.py": "x", "archive/version": "3"}, "a TorchScript archive"},
+		{map[string]string{"archive/version": "3", "archive/other": "x"}, "a zip archive without a <dir>/data.pkl record"},
+		{map[string]string{"constants.pkl": "x"}, "a zip archive without a <dir>/data.pkl record"},
+		{map[string]string{"/data.pkl": "x"}, "a zip archive without a <dir>/data.pkl record"},
+	} {
+		b := clZip(t, c.records)
+		if _, err := clOpen(b, Options{}); !errors.Is(err, ErrNotCheckpoint) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%v: %v", slices.Sorted(maps.Keys(c.records)), err)
+		}
+	}
+	if _, err := clOpen(clZip(t, map[string]string{"a/data.pkl": "N.", "b/data.pkl": "N."}), Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "zip archive holds 2 data.pkl records") {
+		t.Errorf("two data.pkl: %v", err)
+	}
+}
+
+func TestCheckpointByteOrderRecord(t *testing.T) {
+	for _, c := range []struct {
+		order string
+		msg   string
+	}{
+		{"little", ""},
+		{"big", ""},
+		{"middle", `byteorder record is "middle"`},
+		{"little          ", `byteorder record is "little          "`}, // 16 bytes: read, then refused
+		{"little           ", "byteorder record of 17 bytes"},
+	} {
+		b := synthCheckpointOrder([]synthTensor{{name: "w", shape: []int32{1}, stride: []int32{1}, numel: 1}}, c.order)
+		_, err := clOpen(b, Options{})
+		if c.msg == "" {
+			if err != nil {
+				t.Errorf("%q: %v", c.order, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrByteOrder) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%q: %v", c.order, err)
+		}
+	}
+}
+
+// TestCheckpointPersistentIDs: each field of a storage's persistent id is
+// checked.
+func TestCheckpointPersistentIDs(t *testing.T) {
+	base := synthCheckpoint([]synthTensor{{name: "w", shape: []int32{2}, stride: []int32{1}, numel: 2}})
+	str := func(s string) string { return pbBinunicode(s) }
+	float := "ctorch\nFloatStorage\n"
+	for _, c := range []struct {
+		pid string
+		err error
+		msg string
+	}{
+		{str("storage") + float + str("0") + str("cpu") + "K\x02", ErrUnsupported, "not a dict of tensors"},
+		{str("storage") + "K\x01" + str("0") + str("cpu") + "K\x02", ErrCorrupt, "storage type is a int"},
+		{str("storage") + float + "K\x05" + str("cpu") + "K\x02", ErrCorrupt, "storage key is a int of 0 bytes"},
+		{str("storage") + float + str(strings.Repeat("k", maxKeySize)) + str("cpu") + "K\x02", ErrMissingStorage, "no record"}, // the key is accepted
+		{str("storage") + float + str(strings.Repeat("k", maxKeySize+1)) + str("cpu") + "K\x02", ErrCorrupt, "storage key is a str of 4097 bytes"},
+		{str("storage") + float + str("0") + "K\x07" + "K\x02", ErrCorrupt, "storage location is a int"},
+		{str("storage") + float + str("0") + str("cpu") + "J\xff\xff\xff\xff", ErrCorrupt, "storage size -1"},
+		{str("storage") + float + str("0") + str("cpu") + str("x"), ErrCorrupt, `storage size "x"`},
+		{str("storage") + float + str("0") + str("cpu") + "K\x00", ErrCorrupt, `storage record "archive/data/0" holds 8 bytes, the pickle says 0`}, // 0 is a size
+		{str("module") + float + str("0") + str("cpu") + "K\x02", ErrUnsupported, `persistent id of type "module"`},
+		{str("storage") + float + str("0") + str("cpu"), ErrCorrupt, "storage persistent id has 4 fields, want 5"},
+	} {
+		p := "\x80\x02(" + c.pid + "tQ."
+		_, err := clOpen(clRezip(t, base, []byte(p)), Options{})
+		if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%.100q: %.200v; want %v %q", c.pid, err, c.err, c.msg)
 		}
 	}
 }
