@@ -94,13 +94,15 @@ run_one() {
 	echo "== $f (log: $out/$name.log)" >&2
 	# GOWORK=off: the library module alone; the workspace's other modules (the command, the
 	# object-store module) have dependencies that the package under test never needs, and
-	# gremlins downloads every module first.
+	# gremlins downloads every module first. -count=1: gremlins times each mutant's tests by
+	# its coverage run, which a cached test result would make near zero, so that every
+	# mutant would time out.
 	# The directory is given as an absolute path: gremlins looks for go.mod
 	# upward from the path it is given, and from "." it does not look up.
 	local abs=$root
 	[ "$dir" = . ] || abs=$root/$dir
 	(cd "$abs" &&
-		GOWORK=off GOFLAGS="${GOFLAGS:+$GOFLAGS }-short" "$gremlins" unleash \
+		GOWORK=off GOFLAGS="${GOFLAGS:+$GOFLAGS }-short -count=1" "$gremlins" unleash \
 			--workers 1 --timeout-coefficient "$coef" --invert-logical \
 			-o "$out/$name.json" "${exclude[@]}" "$abs") >"$out/$name.log" 2>&1 || {
 		echo "mutation.sh: gremlins failed on $f; see $out/$name.log" >&2
