@@ -241,7 +241,8 @@ func permanentNetError(err error) bool {
 	var protocol textproto.ProtocolError
 	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) ||
 		errors.As(err, &verify) || errors.As(err, &recordHead) || errors.As(err, &protocol) ||
-		strings.Contains(err.Error(), "malformed HTTP") // net/http's errors for a response that is not HTTP have no type
+		strings.Contains(err.Error(), "malformed HTTP") || // net/http's errors for a response that is not HTTP have no type
+		errors.Is(err, http.ErrSchemeMismatch) // TLS spoken to an HTTP server: net/http replaces the RecordHeaderError
 }
 
 // stallBody pushes the stall timer back whenever bytes arrive.
