@@ -284,37 +284,7 @@ func (r *ReaderAt) ReadAtContext(ctx context.Context, p []byte, off int64) (int,
 	if off < 0 {
 		return 0, fmt.Errorf("remote: ReadAt at negative offset %d", off)
 	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if off >= r.size {
-		return 0, io.EOF
-	}
-	n := len(p)
-	if rest := r.size - off; int64(n) > rest {
-		n = int(rest)
-	}
-	q, at := p[:n], off
-	if at < int64(len(r.prefix)) {
-		c := copy(q, r.prefix[at:])
-		q, at = q[c:], at+int64(c)
-	}
-	if len(q) > 0 {
-		if ctx != r.ctx {
-			var cancel context.CancelCauseFunc
-			ctx, cancel = context.WithCancelCause(ctx)
-			stop := context.AfterFunc(r.ctx, func() { cancel(context.Cause(r.ctx)) })
-			defer stop()
-			defer cancel(nil)
-		}
-		if err := r.fetch(ctx, q, at); err != nil {
-			return 0, err
-		}
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+	return fetch.ReadAt(ctx, r.ctx, p, off, r.size, r.prefix, r.fetch)
 }
 
 // fetch fills dst with the bytes at off, in parallel chunks.
