@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/safetensors-go/safetensors/internal/shardname"
 )
 
 // Destination is a place that holds a model's files by name: a folder
@@ -308,7 +310,7 @@ func (s *fileSet) save(ctx context.Context, write func(ctx context.Context, i in
 		}
 		if err != nil {
 			for _, n := range present {
-				if isShardName(n, prefix) {
+				if shardname.Match(n, prefix) {
 					needed[n] = true
 				}
 			}
@@ -378,7 +380,7 @@ func (s *fileSet) save(ctx context.Context, write func(ctx context.Context, i in
 		}
 	}
 	for _, n := range present {
-		if !keep[n] && !needed[n] && (isShardName(n, prefix) || isStagedName(n, prefix)) {
+		if !keep[n] && !needed[n] && (shardname.Match(n, prefix) || isStagedName(n, prefix)) {
 			stale = append(stale, n)
 		}
 	}

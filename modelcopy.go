@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/safetensors-go/safetensors/internal/shardname"
 )
 
 // Defaults of [CopyOptions].
@@ -177,7 +179,7 @@ func Copy(ctx context.Context, src *Model, dst Destination, opts CopyOptions) (*
 			}
 			at += len(g)
 			f := sub.Files[0]
-			f.Name = fmt.Sprintf("%s-%05d-of-%05d.safetensors", sopts.prefix(), i+1, len(groups))
+			f.Name = shardname.Format(sopts.prefix(), i, len(groups))
 			plan.Files = append(plan.Files, f)
 			plan.TotalSize += sub.TotalSize
 			plan.TotalParameters += sub.TotalParameters

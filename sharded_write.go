@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/safetensors-go/safetensors/internal/shardname"
 )
 
 // DefaultMaxShardSize is the default largest shard, in bytes of tensor
@@ -245,7 +247,7 @@ func planShards(items []shardItem, opts ShardOptions) (*ShardPlan, error) {
 	for i, s := range shards {
 		name := prefix + ".safetensors"
 		if len(shards) > 1 {
-			name = fmt.Sprintf("%s-%05d-of-%05d.safetensors", prefix, i+1, len(shards))
+			name = shardname.Format(prefix, i, len(shards))
 		}
 		plan.Files = append(plan.Files, ShardFile{Name: name, Tensors: s.names, Size: s.size})
 	}
@@ -609,7 +611,7 @@ func removeStale(dir string, plan *ShardPlan) error {
 		return fmt.Errorf("safetensors: the checkpoint is saved, but listing %s for stale shards failed: %w", dir, err)
 	}
 	for _, e := range entries {
-		if n := e.Name(); !keep[n] && isShardName(n, prefix) {
+		if n := e.Name(); !keep[n] && shardname.Match(n, prefix) {
 			stale = append(stale, n)
 		}
 	}
@@ -623,21 +625,6 @@ func removeStale(dir string, plan *ShardPlan) error {
 		}
 	}
 	return nil
-}
-
-// isShardName reports whether name is PREFIX-NNNNN-of-NNNNN.safetensors,
-// with 5 digits or more each.
-func isShardName(name, prefix string) bool {
-	rest, ok := strings.CutPrefix(name, prefix+"-")
-	if !ok {
-		return false
-	}
-	if rest, ok = strings.CutSuffix(rest, ".safetensors"); !ok {
-		return false
-	}
-	a, b, ok := strings.Cut(rest, "-of-")
-	digits := func(s string) bool { return len(s) >= 5 && strings.Trim(s, "0123456789") == "" }
-	return ok && digits(a) && digits(b)
 }
 
 // planShardedSave splits a map of tensors into shards with opts and plans

@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/safetensors-go/safetensors"
+
+	"github.com/safetensors-go/safetensors/internal/shardname"
 )
 
 // MaxIndexSize is the largest index of a sharded checkpoint
@@ -265,7 +267,7 @@ func removeStale(dir string, outs map[string]string) ([]string, error) {
 	var removed []string
 	for _, e := range entries {
 		n := e.Name()
-		if _, ours := outs[n]; ours || !e.Type().IsRegular() || (n != safetensors.SingleFileName && !isShardName(n)) {
+		if _, ours := outs[n]; ours || !e.Type().IsRegular() || (n != safetensors.SingleFileName && !shardname.Match(n, "model")) {
 			continue
 		}
 		p := filepath.Join(dir, n)
@@ -275,21 +277,6 @@ func removeStale(dir string, outs map[string]string) ([]string, error) {
 		removed = append(removed, p)
 	}
 	return removed, nil
-}
-
-// isShardName reports whether name is model-NNNNN-of-NNNNN.safetensors,
-// with 5 digits or more each.
-func isShardName(name string) bool {
-	rest, ok := strings.CutPrefix(name, "model-")
-	if !ok {
-		return false
-	}
-	if rest, ok = strings.CutSuffix(rest, ".safetensors"); !ok {
-		return false
-	}
-	a, b, ok := strings.Cut(rest, "-of-")
-	digits := func(s string) bool { return len(s) >= 5 && strings.Trim(s, "0123456789") == "" }
-	return ok && digits(a) && digits(b)
 }
 
 // checkShard checks that the shard holds exactly the tensors the index
