@@ -86,6 +86,8 @@ import (
 	_ "gocloud.dev/blob/gcsblob"
 	_ "gocloud.dev/blob/memblob"
 	_ "gocloud.dev/blob/s3blob"
+
+	"github.com/safetensors-go/safetensors/internal/redact"
 )
 
 // Defaults of [Options].
@@ -352,7 +354,7 @@ func bucketOf(ctx context.Context, rawURL string) (*gblob.Bucket, string, error)
 	}
 	b, err := gblob.OpenBucket(ctx, burl)
 	if err != nil {
-		return nil, "", fmt.Errorf("blob: opening the bucket of %s: %w", redact(u), err)
+		return nil, "", fmt.Errorf("blob: opening the bucket of %s: %w", redact.URL(u), err)
 	}
 	if buckets.m == nil {
 		buckets.m = map[string]*gblob.Bucket{}
@@ -361,14 +363,4 @@ func bucketOf(ctx context.Context, rawURL string) (*gblob.Bucket, string, error)
 		buckets.m[burl] = b
 	}
 	return b, key, nil
-}
-
-// redact returns u without its query and password, for messages.
-func redact(u *url.URL) string {
-	c := *u
-	c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = "", false, "", ""
-	if c.User != nil {
-		c.User = url.User(c.User.Username())
-	}
-	return c.String()
 }

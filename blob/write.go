@@ -15,6 +15,8 @@ import (
 	"github.com/safetensors-go/safetensors"
 	gblob "gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
+
+	"github.com/safetensors-go/safetensors/internal/redact"
 )
 
 // Defaults of [WriteOptions].
@@ -362,5 +364,5 @@ func redactString(rawURL string) string {
 	if err != nil {
 		return "the URL"
 	}
-	return redact(u)
+	return redact.URL(u)
 }

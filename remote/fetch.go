@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/safetensors-go/safetensors/internal/redact"
 )
 
 // conn sends the requests of one URL, with the retry policy of its options.
@@ -42,17 +44,7 @@ func newConn(rawURL string, opts *Options) (*conn, error) {
 	o := opts.withDefaults()
 	client := *o.Client
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &conn{url: rawURL, u: u, display: redact(u), o: o, client: &client}, nil
-}
-
-// redact returns u without its query, fragment and password.
-func redact(u *url.URL) string {
-	c := *u
-	c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = "", false, "", ""
-	if c.User != nil {
-		c.User = url.User(c.User.Username())
-	}
-	return c.String()
+	return &conn{url: rawURL, u: u, display: redact.URL(u), o: o, client: &client}, nil
 }
 
 // retry sends a GET request for the range rangeOf gives ("" for the whole
@@ -192,7 +184,7 @@ func (c *conn) follow(ctx context.Context, rng string) (*http.Response, error) {
 		case loc == "" || perr != nil:
 			return nil, fmt.Errorf("%w: %s with an unusable Location %q", ErrInvalidResponse, resp.Status, redactRaw(loc))
 		case next.Scheme != "http" && next.Scheme != "https" || next.Host == "":
-			return nil, fmt.Errorf("%w: a redirect to %s, which is not an http or https URL", ErrInvalidResponse, redact(next))
+			return nil, fmt.Errorf("%w: a redirect to %s, which is not an http or https URL", ErrInvalidResponse, redact.URL(next))
 		case hops >= maxRedirects:
 			return nil, fmt.Errorf("%w: more than %d redirects", ErrInvalidResponse, maxRedirects)
 		}
@@ -221,7 +213,7 @@ func port(u *url.URL) string {
 // redactRaw is redact for a URL that may not parse: up to its query.
 func redactRaw(s string) string {
 	if u, err := url.Parse(s); err == nil {
-		return redact(u)
+		return redact.URL(u)
 	}
 	s, _, _ = strings.Cut(s, "?")
 	return s

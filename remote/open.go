@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/safetensors-go/safetensors"
+
+	"github.com/safetensors-go/safetensors/internal/redact"
 )
 
 // Open opens the safetensors file at rawURL: it makes a [ReaderAt] (one
@@ -92,7 +94,7 @@ func openIndex(ctx context.Context, u *url.URL, opts *Options) (*safetensors.Mod
 		return Open(ctx, resolve(u, name).String(), opts)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("remote: %s: %w", redact(u), err)
+		return nil, fmt.Errorf("remote: %s: %w", redact.URL(u), err)
 	}
 	return m, nil
 }
