@@ -31,6 +31,14 @@
 #                                 temporary directory, printed at the end)
 #   MUTATION_REPORT_ONLY=1        do not run gremlins; print the table from the JSON already in
 #                                 MUTATION_OUT (for example after running the files one by one)
+#   MUTATION_RECHECK=1            do not run gremlins; run again only the mutants that LIVED in the
+#                                 results already in MUTATION_OUT, against the tests as they are now,
+#                                 and update those results (the first results are kept beside them
+#                                 as FILE.gremlins.json). A full run takes a test build per mutant;
+#                                 after writing tests for the survivors, a recheck takes one per
+#                                 survivor. A mutant killed once stays killed while the file under
+#                                 test is the same and tests are only added, so the recheck refuses a
+#                                 file whose content differs from the one the results came from.
 #
 # Mutation runs take minutes per file (a test binary is built and run per mutant), so they
 # are not part of .ci/run.
@@ -109,9 +117,77 @@ run_one() {
 		tail -n 20 "$out/$name.log" >&2
 		return 1
 	}
+	# The results hold for this content of the file only; a recheck verifies it.
+	sha256sum <"$root/$f" | cut -d' ' -f1 >"$out/$name.sha256"
+	rm -f "$out/$name.gremlins.json"
 }
 
-if [ "${MUTATION_REPORT_ONLY:-}" != 1 ]; then
+# recheck_one runs the tests again against each mutant of $f that lived, one at a time, with
+# the mutant given to the go command as an overlay (the tree is never written), and records
+# the new status in the results.
+recheck_one() {
+	local f=$1 name dir base abs json sum
+	name=$(result_name "$f")
+	dir=$(dirname "$f")
+	base=$(basename "$f")
+	abs=$root
+	[ "$dir" = . ] || abs=$root/$dir
+	json=$out/$name.json
+	if [ ! -s "$json" ] || [ ! -s "$out/$name.sha256" ]; then
+		echo "mutation.sh: $f: no results with their file's checksum in $out to recheck" >&2
+		return 1
+	fi
+	sum=$(sha256sum <"$root/$f" | cut -d' ' -f1)
+	if [ "$sum" != "$(cat "$out/$name.sha256")" ]; then
+		echo "mutation.sh: $f has changed since the results in $out were made; run it again in full" >&2
+		return 1
+	fi
+	[ -s "$out/$name.gremlins.json" ] || cp "$json" "$out/$name.gremlins.json"
+	local work log start elapsed limit
+	work=$(mktemp -d -t mutant.XXXXXX)
+	log=$out/$name.recheck.log
+	: >"$log"
+	(cd "$root" && go build -o "$work/mutant" scripts/mutant.go)
+	# The unmutated tests must pass, or every mutant would look killed; their time sets the
+	# limit per mutant as gremlins sets it (2 s + time × coefficient).
+	start=$(date +%s)
+	if ! (cd "$abs" && GOWORK=off go test -short -count=1 . >>"$log" 2>&1); then
+		echo "mutation.sh: $f: the package's tests fail without any mutant; see $log" >&2
+		rm -rf "$work"
+		return 1
+	fi
+	elapsed=$(($(date +%s) - start))
+	limit=$((2 + (elapsed > 0 ? elapsed : 1) * coef))
+	echo "== recheck $f (log: $log)" >&2
+	local line col typ status
+	while IFS=$'\t' read -r line col typ; do
+		"$work/mutant" "$root/$f" "$line" "$col" "$typ" >"$work/$base"
+		printf '{"Replace":{"%s":"%s"}}\n' "$root/$f" "$work/$base" >"$work/overlay.json"
+		echo "-- $f:$line:$col $typ" >>"$log"
+		if (cd "$abs" && GOWORK=off go test -overlay "$work/overlay.json" -short -count=1 \
+			-failfast -timeout "${limit}s" . >"$work/out" 2>&1); then
+			status=LIVED
+		elif grep -q '^panic: test timed out' "$work/out"; then
+			status="TIMED OUT"
+		elif grep -q '\[build failed\]\|\[setup failed\]' "$work/out"; then
+			status="NOT VIABLE"
+		else
+			status=KILLED
+		fi
+		tail -n 5 "$work/out" >>"$log"
+		echo "   $status" >>"$log"
+		jq --argjson l "$line" --argjson c "$col" --arg t "$typ" --arg s "$status" \
+			'(.files[].mutations[] | select(.line == $l and .column == $c and .type == $t)).status = $s' \
+			"$json" >"$work/new.json" && mv "$work/new.json" "$json"
+	done < <(jq -r '.files[]?.mutations[]? | select(.status == "LIVED") | [.line, .column, .type] | @tsv' "$json")
+	rm -rf "$work"
+}
+
+if [ "${MUTATION_RECHECK:-}" = 1 ]; then
+	for f in "${files[@]}"; do
+		recheck_one "$f"
+	done
+elif [ "${MUTATION_REPORT_ONLY:-}" != 1 ]; then
 	gremlins=$(gremlins_bin)
 	for f in "${files[@]}"; do
 		run_one "$f"
