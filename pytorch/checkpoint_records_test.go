@@ -201,7 +201,7 @@ func TestZipStorageOfFileSize(t *testing.T) {
 	// ("J", 4 bytes) after the location "cpu": replacing it keeps every
 	// record's size, so the file's size too.
 	b := synthCheckpoint([]synthTensor{{name: "w", shape: []int32{1}, stride: []int32{1}, numel: 1, storage: "ByteStorage", esize: 1}})
-	pkl := clDataPkl(t, b)
+	pkl := zrecDataPkl(t, b)
 	numel := []byte("cpuJ\x01\x00\x00\x00")
 	if bytes.Count(pkl, numel) != 1 {
 		t.Fatalf("no numel in %q", pkl)
@@ -224,8 +224,8 @@ func TestZipStorageOfFileSize(t *testing.T) {
 	}
 }
 
-// clDataPkl returns the data.pkl record of a zip checkpoint.
-func clDataPkl(t *testing.T, b []byte) []byte {
+// zrecDataPkl returns the data.pkl record of a zip checkpoint.
+func zrecDataPkl(t *testing.T, b []byte) []byte {
 	t.Helper()
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
