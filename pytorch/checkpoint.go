@@ -11,6 +11,7 @@ import (
 	"maps"
 	"math"
 	"math/big"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -622,7 +623,10 @@ func (c *Checkpoint) WriteTensor(w io.Writer, name string) (int64, error) {
 // which is at most the bytes its storage holds in the file, except for an
 // expanded view (zero strides), which repeats its storage: tensors larger
 // than Options.MaxOutputSize (by default four times the file's size plus
-// 1 MiB) are refused with [ErrUnsupported].
+// 1 MiB) are refused with [ErrUnsupported]. So are tensors of more than
+// 2^48 bytes (2^32 under WebAssembly) whatever the limit, even a negative
+// one: no Go program can allocate that much, and [Checkpoint.WriteTensor]
+// streams them instead.
 func (c *Checkpoint) ReadTensor(name string) (safetensors.Tensor, error) {
 	e, err := c.lookup(name)
 	if err != nil {
@@ -631,7 +635,11 @@ func (c *Checkpoint) ReadTensor(name string) (safetensors.Tensor, error) {
 	if err := e.readable(); err != nil {
 		return safetensors.Tensor{}, err
 	}
-	if e.t.nbytes > math.MaxInt || e.t.nbytes > c.maxTensor {
+	if e.t.nbytes > math.MaxInt || e.t.nbytes > maxBuffer {
+		return safetensors.Tensor{}, errorf(ErrUnsupported, "tensor %q of %d bytes (%s, stride %s, of a %d-byte storage) is larger than a Go program can allocate; WriteTensor streams it",
+			name, e.t.nbytes, dims(e.t.shape), dims(e.t.stride), e.t.storage.nbytes)
+	}
+	if e.t.nbytes > c.maxTensor {
 		return safetensors.Tensor{}, errorf(ErrUnsupported, "tensor %q of %d bytes (%s, stride %s, of a %d-byte storage) is larger than the limit of %d bytes (Options.MaxOutputSize)",
 			name, e.t.nbytes, dims(e.t.shape), dims(e.t.stride), e.t.storage.nbytes, c.maxTensor)
 	}
@@ -641,6 +649,17 @@ func (c *Checkpoint) ReadTensor(name string) (safetensors.Tensor, error) {
 	}
 	info := e.info()
 	return safetensors.NewTensor(info.DType, info.Shape, buf.Bytes())
+}
+
+// maxBuffer is the size of the largest buffer ReadTensor allocates. make
+// panics, instead of failing, beyond the heap's address space: 48 bits on
+// 64-bit platforms, 32 under WebAssembly.
+var maxBuffer int64 = 1<<48 - 1
+
+func init() {
+	if runtime.GOARCH == "wasm" {
+		maxBuffer = 1<<32 - 1
+	}
 }
 
 type countWriter struct {

@@ -353,3 +353,27 @@ func TestCheckpointPersistentIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointTensorBeyondMemory: with the output limit off, a tensor
+// larger than Go's heap can address is refused with ErrUnsupported, where
+// allocating its buffer would panic. An expanded view (zero strides) of a
+// one-float storage makes such a tensor out of a tiny file.
+func TestCheckpointTensorBeyondMemory(t *testing.T) {
+	for _, c := range []struct {
+		shape []int32
+		bytes int64
+	}{
+		{[]int32{1 << 23, 1 << 23}, 1 << 48}, // one byte over 2^48-1
+		{[]int32{1 << 30, 1 << 30}, 1 << 62},
+	} {
+		b := synthCheckpoint([]synthTensor{{name: "e", shape: c.shape, stride: make([]int32, len(c.shape)), numel: 1}})
+		ck, err := clOpen(b, Options{MaxOutputSize: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ck.ReadTensor("e")
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), fmt.Sprintf("of %d bytes", c.bytes)) || !strings.Contains(err.Error(), "WriteTensor streams it") {
+			t.Errorf("%v: %v", c.shape, err)
+		}
+	}
+}
