@@ -1,0 +1,35 @@
+package safetensors
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestParseIndexWordEnds pins where a keyword of the index grammar ends. As
+// in Python, "None0" or "None_" is one name, not None followed by something:
+// any identifier character (a letter, a digit, '_', '.' as in np.newaxis, or
+// a byte of a non-ASCII letter) continues the word, and the whole name is
+// refused at offset 0. A byte just outside those ranges ends the word, so
+// None is read and the next byte is refused at offset 4.
+func TestParseIndexWordEnds(t *testing.T) {
+	inWord := []byte{'0', '9', 'a', 'z', 'A', 'Z', '_', '.', 0x80, 0xff}
+	outside := []byte{'/', '@', '[', '`', '{', 0x7f, '-', '+'}
+	for _, c := range inWord {
+		s := "None" + string([]byte{c})
+		_, err := ParseIndex(s)
+		want := "at offset 0: unexpected " + strconv.Quote(s) + ": " + wantItem
+		if !errors.Is(err, ErrInvalidSlice) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseIndex(%q) = %v, want it refused as one word: %s", s, err, want)
+		}
+	}
+	for _, c := range outside {
+		s := "None" + string([]byte{c})
+		_, err := ParseIndex(s)
+		want := "at offset 4: unexpected " + strconv.Quote(string([]byte{c})) + " after an index"
+		if !errors.Is(err, ErrInvalidSlice) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseIndex(%q) = %v, want None and then: %s", s, err, want)
+		}
+	}
+}
