@@ -33,3 +33,20 @@ func TestParseIndexWordEnds(t *testing.T) {
 		}
 	}
 }
+
+// TestParseIndexLongWordQuoted: an error names at most the first 12 bytes
+// of the word it refuses, wherever the word starts.
+func TestParseIndexLongWordQuoted(t *testing.T) {
+	for _, c := range []struct{ s, want string }{
+		{"abcdefghijklmnopq", `at offset 0: unexpected "abcdefghijkl": `},
+		{"1, abcdefghijklmnopq", `at offset 3: unexpected "abcdefghijkl": `},
+		{"1, abcdefghijkl", `at offset 3: unexpected "abcdefghijkl": `},
+		{"1, abcdefghijk", `at offset 3: unexpected "abcdefghijk": `},
+		{"1, x", `at offset 3: unexpected "x": `},
+	} {
+		_, err := ParseIndex(c.s)
+		if !errors.Is(err, ErrInvalidSlice) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseIndex(%q) = %v, want %s", c.s, err, c.want)
+		}
+	}
+}
