@@ -2,6 +2,7 @@ package safetensors
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,6 +44,41 @@ func TestParseIndexLongWordQuoted(t *testing.T) {
 		{"1, abcdefghijkl", `at offset 3: unexpected "abcdefghijkl": `},
 		{"1, abcdefghijk", `at offset 3: unexpected "abcdefghijk": `},
 		{"1, x", `at offset 3: unexpected "x": `},
+	} {
+		_, err := ParseIndex(c.s)
+		if !errors.Is(err, ErrInvalidSlice) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseIndex(%q) = %v, want %s", c.s, err, c.want)
+		}
+	}
+}
+
+// TestParseIndexIntegerEdges: integers just past uint64 saturate like any
+// other integer beyond int (a wrapped value would select a real position),
+// and an underscore must be followed by a digit, the error pointing just
+// past it.
+func TestParseIndexIntegerEdges(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want Index
+	}{
+		{"18446744073709551615", At(math.MaxInt)},  // 2^64-1
+		{"18446744073709551616", At(math.MaxInt)},  // 2^64: wraps to 0 in uint64
+		{"18446744073709551619", At(math.MaxInt)},  // 2^64+3
+		{"-18446744073709551616", At(math.MinInt)}, // -(2^64)
+		{"184467440737095516160", At(math.MaxInt)},
+		{"9223372036854775807", At(math.MaxInt)},
+		{"-9223372036854775808", At(math.MinInt)},
+		{"1_8", At(18)},
+	} {
+		got, err := ParseIndex(c.s)
+		if err != nil || len(got) != 1 || got[0] != c.want {
+			t.Errorf("ParseIndex(%q) = %v, %v; want [%v]", c.s, got, err, c.want)
+		}
+	}
+	for _, c := range []struct{ s, want string }{
+		{"1_", "at offset 2: an underscore in a number must be followed by a digit"},
+		{"12_x", "at offset 3: an underscore in a number must be followed by a digit"},
+		{"1__2", "at offset 2: an underscore in a number must be followed by a digit"},
 	} {
 		_, err := ParseIndex(c.s)
 		if !errors.Is(err, ErrInvalidSlice) || !strings.Contains(err.Error(), c.want) {
