@@ -26,9 +26,10 @@ func TestHeaderLimitEveryBoundary(t *testing.T) {
 		meta    map[string]string
 		json    string // the header, written by hand
 	}{{
-		// Metadata only: 46 bytes of JSON, 2 of padding. The last key
-		// ends 2 bytes before the end, so a limit of 44 or 45 is
-		// exceeded there.
+		// Metadata only: 46 bytes of JSON, 2 of padding. The key before
+		// the last ends at byte 34 and the last at byte 44, so limits
+		// 34 to 43 are first exceeded by the last key, and 44 to 47 only
+		// by the whole header.
 		name: "metadata",
 		meta: map[string]string{"c": "333", "a": "1", "bb": "22"},
 		json: `{"__metadata__":{"a":"1","bb":"22","c":"333"}}`,
