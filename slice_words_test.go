@@ -1,7 +1,10 @@
 package safetensors
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -84,5 +87,30 @@ func TestParseIndexIntegerEdges(t *testing.T) {
 		if !errors.Is(err, ErrInvalidSlice) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ParseIndex(%q) = %v, want %s", c.s, err, c.want)
 		}
+	}
+}
+
+// TestGetSliceLargestAddressable: the largest tensor GetSlice takes is
+// 2^60-1 bytes, whose last bit, 2^63-9, still fits an int64 bit offset;
+// TestGetSliceTooLargeToAddressInBits refuses 2^60. The slice of its last
+// byte is planned without reading anything.
+func TestGetSliceLargestAddressable(t *testing.T) {
+	if math.MaxInt < 1<<60 {
+		t.Skip("a dimension of 2^60-1 does not fit in an int here")
+	}
+	const n = 1<<60 - 1
+	hdr := fmt.Sprintf(`{"big":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}`, n, n)
+	head := append(binary.LittleEndian.AppendUint64(nil, uint64(len(hdr))), hdr...)
+	f, err := NewReader(bytes.NewReader(head), int64(len(head))+n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.GetSlice("big")
+	if err != nil {
+		t.Fatalf("GetSlice of %d bytes: %v", int64(n), err)
+	}
+	v, err := s.View(At(-1))
+	if err != nil || v.Offset() != n-1 || v.Size() != 1 {
+		t.Errorf("View(At(-1)) = offset %d, size %d, %v; want %d, 1", v.Offset(), v.Size(), err, int64(n-1))
 	}
 }
