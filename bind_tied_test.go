@@ -68,3 +68,20 @@ func TestUnmarshalTiedOfAnotherShape(t *testing.T) {
 		t.Errorf("err = %v, Head = %v; want a BindError for Head's shape, Head unset", err, v.Head)
 	}
 }
+
+// TestBindErrorNamesOnlyWhatHappened: a BindError's message lists missing
+// and unexpected tensors only when there are some.
+func TestBindErrorNamesOnlyWhatHappened(t *testing.T) {
+	for _, c := range []struct {
+		e    BindError
+		want string
+	}{
+		{BindError{Missing: []string{"x"}}, `safetensors: binding tensors to the struct: 1 missing: "x"`},
+		{BindError{Unexpected: []string{"y", "z"}}, `safetensors: binding tensors to the struct: 2 unexpected: "y", "z"`},
+		{BindError{Missing: []string{"x"}, Unexpected: []string{"y"}}, `safetensors: binding tensors to the struct: 1 missing: "x"; 1 unexpected: "y"`},
+	} {
+		if got := c.e.Error(); got != c.want {
+			t.Errorf("Error() = %s, want %s", got, c.want)
+		}
+	}
+}
