@@ -3,6 +3,7 @@ package safetensors
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -75,5 +76,24 @@ func TestBindErrorUnwrap(t *testing.T) {
 	}
 	if e := (&BindError{Missing: []string{"x"}}); !errors.Is(e, ErrTensorNotFound) {
 		t.Error("a missing tensor: not ErrTensorNotFound")
+	}
+}
+
+// TestBindShapeOptionPlaces: shape and dtype options are for tensor fields,
+// a slice of tensors included (each element gets them); on a slice of
+// structs they are an error naming the field.
+func TestBindShapeOptionPlaces(t *testing.T) {
+	var ok struct {
+		Ws []Tensor `safetensors:"w,shape=1"`
+	}
+	if _, _, err := (UnmarshalOptions{NonStrict: true}).Unmarshal(beFile(t), &ok); err != nil {
+		t.Errorf("shape on []Tensor: %v", err)
+	}
+	var bad struct {
+		Layers []BeInner `safetensors:"layers,shape=1"`
+	}
+	_, _, err := (UnmarshalOptions{NonStrict: true}).Unmarshal(beFile(t), &bad)
+	if err == nil || !strings.Contains(err.Error(), "field Layers: shape and dtype options apply to tensor fields") {
+		t.Errorf("shape on a slice of structs: %v", err)
 	}
 }
