@@ -1,7 +1,6 @@
 package safetensors
 
 import (
-	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -12,15 +11,7 @@ func beFile(t *testing.T) *File {
 	t.Helper()
 	a, _ := FromValues([]int{1}, []uint8{1})
 	b, _ := FromValues([]int{1}, []uint8{2})
-	var buf bytes.Buffer
-	if err := Save(&buf, map[string]Tensor{"a": a, "b": b}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f, err := Load(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return brFile(t, map[string]Tensor{"a": a, "b": b}, nil)
 }
 
 type BeInner struct {

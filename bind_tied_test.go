@@ -1,7 +1,6 @@
 package safetensors
 
 import (
-	"bytes"
 	"errors"
 	"testing"
 )
@@ -14,15 +13,7 @@ func btFile(t *testing.T) *File {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := Save(&buf, map[string]Tensor{"embed": embed}, map[string]string{"head": "embed"}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := Load(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return brFile(t, map[string]Tensor{"embed": embed}, map[string]string{"head": "embed"})
 }
 
 // TestUnmarshalTiedWithoutItsSource: a field whose tensor the metadata maps
