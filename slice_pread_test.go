@@ -1,0 +1,97 @@
+//go:build linux
+
+package safetensors
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// readSyscalls returns how many read system calls (read, pread64, ...) the
+// process has made, from /proc/self/io.
+func readSyscalls(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skip("no /proc/self/io:", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Skip("no syscr in /proc/self/io")
+	return 0
+}
+
+// TestColdSelectionIsOneRead: a column block of a matrix in a file of Open
+// whose pages the process has not touched is read from the file, not
+// faulted in through the mapping, and runs that lie close together share
+// one read: at exactly readGap bytes apart, and with a span of exactly
+// maxReadBlock. (The reads are counted by the kernel; the test allows a few
+// beyond the one expected, and the planner's alternatives make hundreds.)
+func TestColdSelectionIsOneRead(t *testing.T) {
+	const run = 16
+	for _, c := range []struct {
+		name       string
+		rows, cols int
+	}{
+		{"gap of exactly readGap", 200, run + readGap},
+		{"span of exactly maxReadBlock", 258, 4080}, // 16 + 257*4080 = 1 MiB
+		{"close rows", 200, 1024},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name == "span of exactly maxReadBlock" && run+(c.rows-1)*c.cols != maxReadBlock {
+				t.Fatalf("the case's span is %d, not maxReadBlock", run+(c.rows-1)*c.cols)
+			}
+			data := make([]byte, c.rows*c.cols)
+			for i := range data {
+				data[i] = byte(i * 31)
+			}
+			tt, err := NewTensor(U8, []int{c.rows, c.cols}, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "m.safetensors")
+			if err := SaveFile(path, map[string]Tensor{"m": tt}, nil); err != nil {
+				t.Fatal(err)
+			}
+			f, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			s, err := f.GetSlice("m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := readSyscalls(t)
+			got, err := s.Get(Full(), Range(0, run))
+			after := readSyscalls(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]byte, 0, c.rows*run)
+			for r := range c.rows {
+				want = append(want, data[r*c.cols:r*c.cols+run]...)
+			}
+			if !bytes.Equal(got.Data(), want) {
+				t.Fatal("wrong bytes")
+			}
+			if after == before {
+				t.Skip("the selection was copied through the mapping: this system does not say which pages are mapped")
+			}
+			if after-before > 4 {
+				t.Errorf("%d read calls for %d runs in one block", after-before, c.rows)
+			}
+		})
+	}
+}
