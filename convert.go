@@ -830,7 +830,9 @@ func inParallel(n int, fn func(lo, hi int)) error {
 	if workers <= 1 {
 		return guardFault(func() { fn(0, n) })
 	}
-	chunk := (n/workers + 63) &^ 63
+	// Round the share up, then to a multiple of 64: rounding n/workers down
+	// would leave the last n%workers values to no one.
+	chunk := ((n+workers-1)/workers + 63) &^ 63
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
