@@ -4,6 +4,7 @@ package safetensors
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -93,5 +94,46 @@ func TestColdSelectionIsOneRead(t *testing.T) {
 				t.Errorf("%d read calls for %d runs in one block", after-before, c.rows)
 			}
 		})
+	}
+}
+
+// TestColdSelectionOfTruncatedFile: a file of Open cut short after it was
+// opened, read with runs far apart (one read each, spread over several
+// goroutines): the read past the new end is an ErrFault, whichever
+// goroutine meets it, and the selection is not returned.
+func TestColdSelectionOfTruncatedFile(t *testing.T) {
+	const rows, cols, run = 96, readGap + 1000, 16
+	data := make([]byte, rows*cols)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	tt, err := NewTensor(U8, []int{rows, cols}, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := SaveFile(path, map[string]Tensor{"m": tt}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := f.GetSlice("m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keep the header and the first three quarters of the rows.
+	if err := os.Truncate(path, f.DataOffset()+int64(rows*3/4*cols)); err != nil {
+		t.Fatal(err)
+	}
+	before := readSyscalls(t)
+	got, err := s.Get(Full(), Range(0, run))
+	if readSyscalls(t) == before {
+		t.Skip("the selection was copied through the mapping: this system does not say which pages are mapped")
+	}
+	if !errors.Is(err, ErrFault) {
+		t.Errorf("Get = %d bytes, %v; want ErrFault", len(got.Data()), err)
 	}
 }
