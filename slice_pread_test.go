@@ -37,8 +37,9 @@ func readSyscalls(t *testing.T) int64 {
 // whose pages the process has not touched is read from the file, not
 // faulted in through the mapping, and runs that lie close together share
 // one read: at exactly readGap bytes apart, and with a span of exactly
-// maxReadBlock. (The reads are counted by the kernel; the test allows a few
-// beyond the one expected, and the planner's alternatives make hundreds.)
+// maxReadBlock. (The kernel counts the reads of the whole process: the
+// test allows twenty beyond the one expected, and the planner's
+// alternatives make hundreds.)
 func TestColdSelectionIsOneRead(t *testing.T) {
 	const run = 16
 	for _, c := range []struct {
@@ -90,7 +91,7 @@ func TestColdSelectionIsOneRead(t *testing.T) {
 			if after == before {
 				t.Skip("the selection was copied through the mapping: this system does not say which pages are mapped")
 			}
-			if after-before > 4 {
+			if after-before > 20 {
 				t.Errorf("%d read calls for %d runs in one block", after-before, c.rows)
 			}
 		})
