@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"os"
 	"strings"
 	"testing"
 )
@@ -57,5 +58,24 @@ func TestSaveShardedThreeTiedTensors(t *testing.T) {
 		if got, err := m.GetTensor(n); err != nil || !bytes.Equal(got.Data(), shared) {
 			t.Errorf("%s: %v, %v", n, got.Data(), err)
 		}
+	}
+}
+
+// TestSaveShardedFuncShortWrite: a write function that writes a tensor
+// short fails the save with an ErrIncompleteBuffer FormatError naming the
+// tensor, at no file offset, and nothing is put in place.
+func TestSaveShardedFuncShortWrite(t *testing.T) {
+	dir := t.TempDir()
+	infos := []TensorInfo{{Name: "w", DType: U8, Shape: []int{4}}}
+	_, err := SaveShardedFunc(dir, infos, ShardOptions{}, func(w *Writer, name string) error {
+		_, err := w.Write([]byte{1, 2, 3})
+		return err
+	})
+	var fe *FormatError
+	if !errors.As(err, &fe) || !errors.Is(err, ErrIncompleteBuffer) || fe.Tensor != "w" || fe.Offset != -1 || strings.Contains(err.Error(), "at byte") {
+		t.Errorf("SaveShardedFunc = %v, want an ErrIncompleteBuffer FormatError for \"w\" with Offset -1", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the folder holds %d entries after the failed save", len(entries))
 	}
 }
