@@ -138,3 +138,56 @@ func TestColdSelectionOfTruncatedFile(t *testing.T) {
 		t.Errorf("Get = %d bytes, %v; want ErrFault", len(got.Data()), err)
 	}
 }
+
+// TestColdSelectionOuterLoops: a selection of a file of Open, read from the
+// file with runs too far apart to share a read and two outer dimensions
+// that do not merge into one, gives the selected bytes in order, forwards
+// and reversed.
+func TestColdSelectionOuterLoops(t *testing.T) {
+	const d0, d1, d2 = 4, 5, readGap + 4000
+	data := make([]byte, d0*d1*d2)
+	for i := range data {
+		data[i] = byte(i*7 + i/d2)
+	}
+	tt, err := NewTensor(U8, []int{d0, d1, d2}, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := SaveFile(path, map[string]Tensor{"m": tt}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		i0, i1 Index
+		rows0  []int
+		rows1  []int
+	}{
+		{"forwards", Full(), Range(0, 3), []int{0, 1, 2, 3}, []int{0, 1, 2}},
+		{"reversed", RangeStep(3, -5, -2), RangeStep(4, 0, -2), []int{3, 1}, []int{4, 2}},
+	} {
+		f, err := Open(path) // a new mapping: no page touched yet
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.GetSlice("m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(c.i0, c.i1, Range(0, 16))
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []byte
+		for _, a := range c.rows0 {
+			for _, b := range c.rows1 {
+				at := (a*d1 + b) * d2
+				want = append(want, data[at:at+16]...)
+			}
+		}
+		if !bytes.Equal(got.Data(), want) {
+			t.Errorf("%s: wrong bytes", c.name)
+		}
+	}
+}
