@@ -33,6 +33,21 @@ func readSyscalls(t *testing.T) int64 {
 	return 0
 }
 
+// spSave saves data as the U8 tensor "m" of the given shape in a new file
+// and returns its path.
+func spSave(t *testing.T, shape []int, data []byte) string {
+	t.Helper()
+	tt, err := NewTensor(U8, shape, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := SaveFile(path, map[string]Tensor{"m": tt}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestColdSelectionIsOneRead: a column block of a matrix in a file of Open
 // whose pages the process has not touched is read from the file, not
 // faulted in through the mapping, and runs that lie close together share
@@ -58,14 +73,7 @@ func TestColdSelectionIsOneRead(t *testing.T) {
 			for i := range data {
 				data[i] = byte(i * 31)
 			}
-			tt, err := NewTensor(U8, []int{c.rows, c.cols}, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "m.safetensors")
-			if err := SaveFile(path, map[string]Tensor{"m": tt}, nil); err != nil {
-				t.Fatal(err)
-			}
+			path := spSave(t, []int{c.rows, c.cols}, data)
 			f, err := Open(path)
 			if err != nil {
 				t.Fatal(err)
@@ -108,14 +116,7 @@ func TestColdSelectionOfTruncatedFile(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i)
 	}
-	tt, err := NewTensor(U8, []int{rows, cols}, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "m.safetensors")
-	if err := SaveFile(path, map[string]Tensor{"m": tt}, nil); err != nil {
-		t.Fatal(err)
-	}
+	path := spSave(t, []int{rows, cols}, data)
 	f, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -149,14 +150,7 @@ func TestColdSelectionOuterLoops(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i*7 + i/d2)
 	}
-	tt, err := NewTensor(U8, []int{d0, d1, d2}, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "m.safetensors")
-	if err := SaveFile(path, map[string]Tensor{"m": tt}, nil); err != nil {
-		t.Fatal(err)
-	}
+	path := spSave(t, []int{d0, d1, d2}, data)
 	for _, c := range []struct {
 		name   string
 		i0, i1 Index
